@@ -1,0 +1,1 @@
+"""Identity: who is calling, from which kind of bearer token."""

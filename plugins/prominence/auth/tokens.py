@@ -1,0 +1,30 @@
+"""Tokens we sign ourselves (HS256, spec §2 step 3): user tokens from `make token` and job tokens."""
+
+from __future__ import annotations
+
+import time
+
+import jwt
+
+from prominence.config import get_settings
+
+USER_TOKEN_LIFETIME = 365 * 24 * 3600
+
+
+def mint_token(username: str, groups: str = "", lifetime: int = USER_TOKEN_LIFETIME, job: str | None = None) -> str:
+    """A JWT the API accepts as `username`; `job` binds it to one job's UUID."""
+    claims: dict[str, object] = {"username": username, "groups": groups, "exp": int(time.time()) + lifetime}
+    if job is not None:
+        claims["job"] = job
+    return jwt.encode(claims, get_settings().job_token_secret, algorithm="HS256")
+
+
+def verify_token(token: str) -> dict | None:
+    """The claims of a token we signed, or None if it is not ours, expired or incomplete."""
+    try:
+        claims = jwt.decode(token, get_settings().job_token_secret, algorithms=["HS256"])
+    except jwt.PyJWTError:
+        return None
+    if "username" not in claims or "groups" not in claims:
+        return None
+    return claims

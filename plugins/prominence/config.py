@@ -1,0 +1,42 @@
+"""Settings read from the environment, so every component (api-server, scheduler, tasks) agrees."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """PROMINENCE settings; each field is the env var `PROMINENCE_<NAME>`."""
+
+    model_config = SettingsConfigDict(env_prefix="PROMINENCE_", extra="ignore")
+
+    home: Path = Field(default_factory=lambda: Path.cwd() / ".prominence")
+    url_prefix: str = "/prominence/v1"
+    # Base URL of the API as seen by clients and by jobs (PROMINENCE_URL inside containers).
+    public_url: str = "http://127.0.0.1:8080/prominence/v1"
+    # Our tables live in Airflow's database unless told otherwise.
+    database_url: str | None = None
+    job_token_secret: str = "change-me"
+    job_dag_id: str = "prominence_job"
+    default_disk_gb: int = 10
+    default_walltime_minutes: int = 720
+    max_body_bytes: int = 1024 * 1024
+    worker_cpus: int = Field(default_factory=lambda: os.cpu_count() or 1)
+    pool: str = "prominence"
+    use_pending_state: bool = False
+    enable_exec: bool = False
+    enable_snapshots: bool = False
+
+    @property
+    def sandboxes(self) -> Path:
+        return self.home / "sandboxes"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
