@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from functools import lru_cache
 from pathlib import Path
 
@@ -28,6 +29,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1024 * 1024
     worker_cpus: int = Field(default_factory=lambda: os.cpu_count() or 1)
     pool: str = "prominence"
+    # Reported as execution.site.
+    site: str = Field(default_factory=socket.gethostname)
     use_pending_state: bool = False
     enable_exec: bool = False
     enable_snapshots: bool = False

@@ -1,10 +1,11 @@
-"""The Airflow plugin: mounts the PROMINENCE REST app in the api-server."""
+"""The Airflow plugin: mounts the PROMINENCE REST app in the api-server, listens for finished runs."""
 
 from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
 from prominence.config import get_settings
+from prominence.engine import listener
 from prominence.rest.app import create_app
 
 
@@ -13,3 +14,4 @@ class ProminencePlugin(AirflowPlugin):
     fastapi_apps = [
         {"app": create_app(), "url_prefix": get_settings().url_prefix, "name": "PROMINENCE REST API"}
     ]
+    listeners = [listener]

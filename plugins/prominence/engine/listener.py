@@ -1,0 +1,66 @@
+"""Scheduler-side write-back: a job's terminal state is stored once, when its run ends.
+
+These hooks run inside the scheduler's transaction; they write through that same session
+(a second connection deadlocks SQLite under load) and never raise into the scheduler.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from airflow.listeners import hookimpl
+from sqlalchemy import select
+from sqlalchemy.orm import object_session
+
+from prominence.config import get_settings
+from prominence.engine.runs import CONTAINER_TASK
+from prominence.engine.status import outcome_from_reports
+from prominence.operators.container import REPORT_KEY
+from prominence.store import jobs as store
+
+log = logging.getLogger(__name__)
+
+
+@hookimpl
+def on_dag_run_success(dag_run, msg: str) -> None:
+    record_outcome(dag_run)
+
+
+@hookimpl
+def on_dag_run_failed(dag_run, msg: str) -> None:
+    record_outcome(dag_run)
+
+
+def record_outcome(dag_run) -> None:
+    settings = get_settings()
+    if dag_run.dag_id != settings.job_dag_id or not dag_run.conf or "job_id" not in dag_run.conf:
+        return
+    session = object_session(dag_run)
+    if session is None:
+        log.error("Run %s has no session; its job keeps its state", dag_run.run_id)
+        return
+    from airflow.models.xcom import XComModel
+
+    rows = session.execute(
+        select(XComModel.value).where(
+            XComModel.dag_id == dag_run.dag_id,
+            XComModel.run_id == dag_run.run_id,
+            XComModel.task_id == CONTAINER_TASK,
+            XComModel.key == REPORT_KEY,
+        )
+    )
+    reports = [XComModel.deserialize_value(row) for row in rows]
+    conf = dag_run.conf
+    outcome = outcome_from_reports(reports, conf.get("provisioned", {}), settings.site)
+    start = outcome.start_time or (int(dag_run.start_date.timestamp()) if dag_run.start_date else None)
+    store.finish_job(
+        session,
+        conf["job_id"],
+        status=outcome.status,
+        reason=outcome.reason,
+        end_time=int(time.time()),
+        start_time=start,
+        execution=outcome.execution,
+        succeeded=outcome.succeeded,
+    )

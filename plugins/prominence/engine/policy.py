@@ -1,0 +1,26 @@
+"""Per-job settings applied to the job DAG's task instances (the Airflow cluster policy hook)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prominence.config import get_settings
+from prominence.engine.runs import CONTAINER_TASK, STAGE_IN_TASK, STAGE_OUT_TASK
+
+
+def apply_job_policy(task_instance: Any, dag_run: Any = None) -> None:
+    settings = get_settings()
+    if task_instance.dag_id != settings.job_dag_id or dag_run is None or not dag_run.conf:
+        return
+    conf = dag_run.conf
+    created = task_instance.state is None
+    if task_instance.task_id == CONTAINER_TASK:
+        task_instance.pool = settings.pool
+        task_instance.pool_slots = max(int(conf.get("cpus", 1)), 1)
+        task_instance.priority_weight = int(conf.get("priority", 0)) + 1
+        if created:
+            task_instance.max_tries = int(conf.get("task_retries", 0))
+    elif created and task_instance.task_id == STAGE_IN_TASK and not conf.get("stage_in"):
+        task_instance.state = "skipped"
+    elif created and task_instance.task_id == STAGE_OUT_TASK and not conf.get("stage_out"):
+        task_instance.state = "skipped"

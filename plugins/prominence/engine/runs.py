@@ -1,0 +1,55 @@
+"""Starting and stopping the Airflow run of a job: the only place that writes Airflow's tables.
+
+A job's run is created with its task plan already in place: the `plan` task is an
+EmptyOperator (the scheduler completes it without a task process) whose mapped output
+we record at creation, so `task` expands to one instance per job task and a job costs
+exactly one task process per container task.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from prominence.config import get_settings
+
+PLAN_TASK = "plan"
+CONTAINER_TASK = "task"
+STAGE_IN_TASK = "stage_in"
+STAGE_OUT_TASK = "stage_out"
+
+
+def run_id_for(job_id: int) -> str:
+    """Deterministic, so creating a run twice for one job fails instead of running it twice."""
+    return f"job-{job_id}"
+
+
+def start_run(session: Session, job_id: int, conf: dict[str, Any], task_count: int) -> None:
+    """Queue the job's run in the caller's transaction, with its plan of `task_count` tasks."""
+    from airflow.api.common.trigger_dag import trigger_dag
+    from airflow.models.taskmap import TaskMap
+    from airflow.models.xcom import XComModel
+    from airflow.utils.types import DagRunTriggeredByType
+
+    dag_id = get_settings().job_dag_id
+    run_id = run_id_for(job_id)
+    trigger_dag(dag_id, run_id=run_id, conf=conf, triggered_by=DagRunTriggeredByType.REST_API, session=session)
+    XComModel.set("return_value", list(range(task_count)), dag_id=dag_id, task_id=PLAN_TASK, run_id=run_id, session=session)
+    session.add(TaskMap(dag_id=dag_id, task_id=PLAN_TASK, run_id=run_id, map_index=-1, length=task_count, keys=None))
+
+
+def stop_run(session: Session, job_id: int) -> bool:
+    """Fail the run and kill its running task processes; False if there was nothing to stop."""
+    from airflow.api.common.mark_tasks import set_dag_run_state_to_failed
+    from airflow.models.dagrun import DagRun
+    from airflow.models.dagbag import DBDagBag
+    from airflow.utils.state import DagRunState
+
+    dag_id = get_settings().job_dag_id
+    run = DagRun.find(dag_id=dag_id, run_id=run_id_for(job_id), session=session)
+    if not run or run[0].state not in (DagRunState.QUEUED, DagRunState.RUNNING):
+        return False
+    dag = DBDagBag().get_dag_for_run(run[0], session=session)
+    set_dag_run_state_to_failed(dag=dag, run_id=run[0].run_id, commit=True, session=session)
+    return True

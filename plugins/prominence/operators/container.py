@@ -1,0 +1,185 @@
+"""The container task operator: runs one task of a PROMINENCE job in its container runtime.
+
+One instance runs per job task (mapped over the job's plan), strictly in order: an instance
+starts its container only after its predecessor's final report exists, and skips itself when
+an earlier task failed (unless `ignoreTaskFailures`). Reports go to the sandbox (for the next
+task) and to XCom under `report` (for the scheduler-side write-back of the job's status).
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import subprocess
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowFailException, AirflowRescheduleException, AirflowSkipException
+
+from prominence.config import get_settings
+from prominence.engine.sandbox import Sandbox
+from prominence.runtimes import get_runtime
+from prominence.runtimes.base import ImagePullError
+
+REPORT_KEY = "report"
+WALLTIME_EXCEEDED = "WallTimeLimitExceeded"
+KILL_GRACE_SECONDS = 5
+
+
+class ContainerTaskOperator(BaseOperator):
+    """Run task `index` of the job whose sandbox is named in the run's conf."""
+
+    ui_color = "#cfe8fc"
+
+    def __init__(self, *, index: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.index = index
+        self._process: subprocess.Popen | None = None
+
+    def execute(self, context: Any) -> None:
+        conf = context["dag_run"].conf
+        sandbox = Sandbox(Path(conf["sandbox"]))
+        job = sandbox.read_job()
+        task = job["tasks"][self.index]
+        ti = context["ti"]
+        self._wait_for_predecessor(sandbox, job)
+
+        report: dict[str, Any] = {"index": self.index, "retries": ti.try_number - 1, "startTime": int(time.time())}
+        runtime = get_runtime(task.get("runtime", "singularity"))
+        try:
+            image = runtime.pull(task["image"], sandbox.root)
+        except ImagePullError as exc:
+            self.log.error("Image pull of %s failed: %s", task["image"], exc)
+            report.update(imagePullStatus="failed", final=True, succeeded=False, endTime=int(time.time()))
+            self._publish(sandbox, ti, report)
+            raise AirflowFailException(f"Container image pull failed: {task['image']}") from exc
+        report.update(
+            imagePullStatus=image.status, imageSha256=image.sha256, runtime=runtime.name, runtimeVersion=runtime.version()
+        )
+        if image.status != "cached":
+            report["imagePullTime"] = round(image.seconds, 3)
+
+        budget = self._walltime_budget(sandbox, job)
+        exit_code, usage, timed_out = self._run(runtime, image, sandbox, job, task, conf, budget)
+        report.update(exitCode=exit_code, endTime=int(time.time()), **usage)
+        if timed_out:
+            report["error"] = WALLTIME_EXCEEDED
+        succeeded = exit_code == 0 and not timed_out
+        retrying = not succeeded and not timed_out and ti.try_number <= ti.max_tries
+        report.update(final=not retrying, succeeded=succeeded)
+        self._publish(sandbox, ti, report)
+        runtime.cleanup(image)
+        if timed_out:
+            raise AirflowFailException("Walltime limit exceeded")
+        if not succeeded:
+            raise RuntimeError(f"task {self.index} exited with code {exit_code}")
+
+    def on_kill(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            _kill_group(self._process.pid)
+
+    def _wait_for_predecessor(self, sandbox: Sandbox, job: dict[str, Any]) -> None:
+        if self.index == 0:
+            return
+        previous = sandbox.read_report(self.index - 1)
+        if previous is None or not previous.get("final"):
+            raise AirflowRescheduleException(reschedule_date=_utcnow() + timedelta(seconds=1))
+        ignore = job.get("policies", {}).get("ignoreTaskFailures", False)
+        aborted = previous.get("skipped") or previous.get("error") or previous.get("imagePullStatus") == "failed"
+        if aborted or (not previous.get("succeeded") and not ignore):
+            # Recorded in the sandbox only, so that later tasks skip too; it is no execution entry.
+            sandbox.write_report(self.index, {"index": self.index, "skipped": True, "final": True})
+            raise AirflowSkipException("an earlier task did not complete successfully")
+
+    def _walltime_budget(self, sandbox: Sandbox, job: dict[str, Any]) -> float:
+        """Spec §13.6: the walltime covers all tasks of the job; pull time is not charged."""
+        minutes = job.get("resources", {}).get("walltime") or get_settings().default_walltime_minutes
+        used = sum((sandbox.read_report(i) or {}).get("wallTimeUsage", 0.0) for i in range(self.index))
+        return max(minutes * 60 - used, 0.0)
+
+    def _run(self, runtime, image, sandbox: Sandbox, job, task, conf, budget: float) -> tuple[int, dict, bool]:
+        argv, env = runtime.run_command(
+            image,
+            cmd=shlex.split(task["cmd"]) if task.get("cmd") else None,
+            env=_task_env(job, task, conf, sandbox, self.index, runtime.name),
+            workdir=_workdir(task),
+            home=sandbox.home,
+            tmp=sandbox.tmp,
+            binds=[],
+        )
+        self.log.info("Running task %d: %s", self.index, shlex.join(argv))
+        started = time.monotonic()
+        with sandbox.log("stdout").open("ab") as out, sandbox.log("stderr").open("ab") as err:
+            self._process = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env, start_new_session=True
+            )
+        timer = threading.Timer(budget, _kill_group, args=(self._process.pid,))
+        timer.daemon = True
+        timer.start()
+        _, status, rusage = os.wait4(self._process.pid, 0)
+        timer.cancel()
+        self._process.returncode = os.waitstatus_to_exitcode(status)
+        wall = time.monotonic() - started
+        timed_out = wall >= budget
+        usage = {
+            "wallTimeUsage": round(wall, 3),
+            "cpuTimeUsage": round(rusage.ru_utime + rusage.ru_stime, 3),
+            "maxResidentSetSizeKB": rusage.ru_maxrss,
+        }
+        return self._process.returncode, usage, timed_out
+
+    def _publish(self, sandbox: Sandbox, ti: Any, report: dict[str, Any]) -> None:
+        sandbox.write_report(self.index, report)
+        ti.xcom_push(key=REPORT_KEY, value=report)
+
+
+def _task_env(job, task, conf, sandbox: Sandbox, index: int, runtime: str) -> dict[str, str]:
+    """Spec §13.10: the task's own env, then the system's variables, which win on clashes."""
+    resources = job.get("resources", {})
+    env = {str(k): str(v) for k, v in (task.get("env") or {}).items()}
+    env.update(
+        PROMINENCE_JOB_ID=str(conf["job_id"]),
+        PROMINENCE_TASK_NUM=str(index),
+        PROMINENCE_NODE_NUM="0",
+        PROMINENCE_NODES=str(resources.get("nodes", 1)),
+        PROMINENCE_CPUS=str(conf.get("cpus", 1)),
+        PROMINENCE_MEMORY=str(resources.get("memory", "")),
+        PROMINENCE_CONTAINER_RUNTIME=runtime,
+        PROMINENCE_URL=get_settings().public_url,
+        PROMINENCE_TOKEN=sandbox.token_file.read_text() if sandbox.token_file.exists() else "",
+    )
+    if conf.get("workflow_id"):
+        env["PROMINENCE_WORKFLOW_ID"] = str(conf["workflow_id"])
+    return env
+
+
+def _workdir(task: dict[str, Any]) -> str:
+    workdir = task.get("workdir") or "/home/user"
+    return workdir if workdir.startswith("/") else f"/home/user/{workdir}"
+
+
+def _kill_group(pid: int) -> None:
+    """SIGTERM the container's process group, then SIGKILL what is left after a grace period."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + KILL_GRACE_SECONDS
+        while sig == signal.SIGTERM and time.monotonic() < deadline:
+            try:
+                os.killpg(pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.1)
+
+
+def _utcnow():
+    from airflow.sdk import timezone
+
+    return timezone.utcnow()

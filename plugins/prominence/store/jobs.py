@@ -1,0 +1,84 @@
+"""Queries on the jobs table; the REST layer and the engine never write SQL themselves."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Row, insert, select, update
+from sqlalchemy.orm import Session
+
+from prominence.store.tables import ids, jobs
+
+TERMINAL = ("completed", "failed", "killed", "deleted")
+
+
+def next_id(session: Session, kind: str) -> int:
+    """The next id of the sequence jobs and workflows share (spec §1.2)."""
+    return int(session.execute(insert(ids).values(kind=kind)).inserted_primary_key[0])
+
+
+def insert_job(session: Session, **values: Any) -> None:
+    session.execute(insert(jobs).values(**values))
+
+
+def get_job(session: Session, job_id: int) -> Row | None:
+    return session.execute(select(jobs).where(jobs.c.id == job_id)).first()
+
+
+def find_jobs(
+    session: Session,
+    owner: str,
+    *,
+    active: bool,
+    completed_limit: int,
+    job_ids: Sequence[int] | None = None,
+    workflow_id: int | None = None,
+    name: str | None = None,
+) -> list[Row]:
+    """Active jobs (when `active`) plus up to `completed_limit` most recent jobs that left the queue.
+
+    `completed_limit` < 0 means all of them; 0 means none. With `job_ids`, any state matches.
+    """
+    base = select(jobs).where(jobs.c.owner == owner)
+    if workflow_id is not None:
+        base = base.where(jobs.c.workflow_id == workflow_id)
+    if name is not None:
+        base = base.where(jobs.c.name == name)
+    if job_ids is not None:
+        return list(session.execute(base.where(jobs.c.id.in_(list(job_ids)))))
+    rows: list[Row] = []
+    if active:
+        rows.extend(session.execute(base.where(jobs.c.in_queue.is_(True))))
+    if completed_limit != 0:
+        done = base.where(jobs.c.in_queue.is_(False)).order_by(jobs.c.end_time.desc(), jobs.c.id.desc())
+        if completed_limit > 0:
+            done = done.limit(completed_limit)
+        rows.extend(session.execute(done))
+    return rows
+
+
+def active_jobs(session: Session, owners: Iterable[str] | None = None) -> list[Row]:
+    query = select(jobs).where(jobs.c.in_queue.is_(True), jobs.c.status.not_in(TERMINAL))
+    if owners is not None:
+        query = query.where(jobs.c.owner.in_(list(owners)))
+    return list(session.execute(query))
+
+
+def finish_job(session: Session, job_id: int, *, status: str, reason: str | None, end_time: int, **values: Any) -> bool:
+    """Write the terminal state, once: a job that is already terminal is left as it is."""
+    result = session.execute(
+        update(jobs)
+        .where(jobs.c.id == job_id, jobs.c.status.not_in(TERMINAL))
+        .values(status=status, status_reason=reason, end_time=end_time, in_queue=jobs.c.leave_in_queue, **values)
+    )
+    return result.rowcount > 0
+
+
+def remove_from_queue(session: Session, job_id: int) -> bool:
+    """Drop a leaveInQueue job from the active list; a running one leaves it when it ends."""
+    result = session.execute(
+        update(jobs).where(jobs.c.id == job_id, jobs.c.in_queue.is_(True)).values(leave_in_queue=False)
+    )
+    session.execute(update(jobs).where(jobs.c.id == job_id, jobs.c.status.in_(TERMINAL)).values(in_queue=False))
+    return result.rowcount > 0
