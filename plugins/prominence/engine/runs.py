@@ -39,6 +39,12 @@ def start_run(session: Session, job_id: int, conf: dict[str, Any], task_count: i
     session.add(TaskMap(dag_id=dag_id, task_id=PLAN_TASK, run_id=run_id, map_index=-1, length=task_count, keys=None))
 
 
+def run_exists(session: Session, job_id: int) -> bool:
+    from airflow.models.dagrun import DagRun
+
+    return bool(DagRun.find(dag_id=get_settings().job_dag_id, run_id=run_id_for(job_id), session=session))
+
+
 def stop_run(session: Session, job_id: int) -> bool:
     """Fail the run and kill its running task processes; False if there was nothing to stop."""
     from airflow.api.common.mark_tasks import set_dag_run_state_to_failed

@@ -14,7 +14,7 @@ from prominence.auth.tokens import mint_token
 from prominence.config import get_settings
 from prominence.engine import runs
 from prominence.engine.sandbox import Sandbox
-from prominence.model.job import JobDescription
+from prominence.model.job import JobDescription, parse_job
 from prominence.store import jobs as store
 from prominence.store.db import session_scope
 
@@ -31,7 +31,6 @@ def sandbox_of(job_uuid: str) -> Sandbox:
 
 def submit_job(identity: Identity, job: JobDescription, workflow_id: int | None = None) -> int:
     """Store the job, committed, then queue its run; a job that cannot run ends `failed`."""
-    settings = get_settings()
     stored = job.to_stored()
     job_uuid = str(uuid.uuid4())
     token = mint_token(
@@ -58,11 +57,22 @@ def submit_job(identity: Identity, job: JobDescription, workflow_id: int | None 
             workflow_id=workflow_id,
         )
     with session_scope() as session:
-        if job.total_cpus > settings.worker_cpus:
-            store.finish_job(session, job_id, status="failed", reason=NO_MATCHING_RESOURCES, end_time=now)
-        else:
-            runs.start_run(session, job_id, run_conf(job_id, job_uuid, sandbox, job, workflow_id), len(job.tasks))
+        queue(session, job_id, job_uuid, job, workflow_id)
     return job_id
+
+
+def queue(session: Session, job_id: int, job_uuid: str, job: JobDescription, workflow_id: int | None) -> None:
+    """Create the job's run, or end the job `failed` when no worker could ever hold it."""
+    if job.total_cpus > get_settings().worker_cpus:
+        store.finish_job(session, job_id, status="failed", reason=NO_MATCHING_RESOURCES, end_time=int(time.time()))
+    else:
+        conf = run_conf(job_id, job_uuid, sandbox_of(job_uuid), job, workflow_id)
+        runs.start_run(session, job_id, conf, len(job.tasks))
+
+
+def restart_run(session: Session, row: Any) -> None:
+    """Queue the run of a stored job whose run was never created."""
+    queue(session, row.id, row.uuid, parse_job(row.spec, in_workflow=row.workflow_id is not None), row.workflow_id)
 
 
 def run_conf(job_id: int, job_uuid: str, sandbox: Sandbox, job: JobDescription, workflow_id: int | None) -> dict[str, Any]:

@@ -5,7 +5,20 @@ from __future__ import annotations
 from fastapi import Depends, FastAPI
 
 from prominence.auth.identity import current_identity
+from prominence.engine import reaper
 from prominence.rest import errors, health, jobs
+
+
+class StartHousekeeping:
+    """Starts the reaper with the first request, so only the api-server runs it (not every
+    process that loads the plugin), and without the cost of a request-wrapping middleware."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        reaper.start_once()
+        await self.app(scope, receive, send)
 
 
 def create_app() -> FastAPI:
@@ -15,6 +28,7 @@ def create_app() -> FastAPI:
         description="PROMINENCE batch jobs on Apache Airflow: the REST API of spec/API.md.",
     )
     errors.install(app)
+    app.add_middleware(StartHousekeeping)
     app.include_router(health.router)
     app.include_router(jobs.router, dependencies=[Depends(current_identity)])
     return app

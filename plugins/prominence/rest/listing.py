@@ -39,7 +39,7 @@ def list_query(request: Request) -> ListQuery:
     if "name" in params:
         query.name = params["name"]
     if "constraint" in params:
-        key, sep, value = params["constraint"].partition("=")
+        key, sep, value = params.getlist("constraint")[0].partition("=")
         if not sep or "=" in value or not key:
             raise bad_request("Invalid constraint")
         query.label = (key, value)

@@ -1,0 +1,67 @@
+"""Terminal status and execution of a job from its task reports (spec §5.3, §4.2)."""
+
+from prominence.engine.status import outcome_from_reports
+
+PROVISIONED = {"cpus": 1, "memory": 1, "disk": 10, "nodes": 1}
+
+
+def report(index, **fields):
+    base = {
+        "index": index,
+        "imagePullStatus": "completed",
+        "imagePullTime": 0.2,
+        "imageSha256": "abc",
+        "exitCode": 0,
+        "retries": 0,
+        "wallTimeUsage": 0.5,
+        "cpuTimeUsage": 0.1,
+        "maxResidentSetSizeKB": 1000,
+        "succeeded": True,
+        "final": True,
+        "startTime": 100 + index,
+        "runtime": "singularity",
+        "runtimeVersion": "1.4.0",
+    }
+    base.update(fields)
+    return base
+
+
+def outcome(*reports):
+    return outcome_from_reports(list(reports), PROVISIONED, "site-a")
+
+
+def test_all_tasks_exit_zero_is_completed_and_succeeded():
+    result = outcome(report(1), report(0))
+    assert (result.status, result.reason, result.succeeded) == ("completed", None, True)
+    assert [t["exitCode"] for t in result.execution["tasks"]] == [0, 0]
+    assert result.execution["runtimeVersion"] == {"singularity": "1.4.0"}
+    assert result.execution["provisionedResources"] == PROVISIONED
+    assert result.start_time == 100
+
+
+def test_nonzero_exit_is_still_completed_but_not_succeeded():
+    result = outcome(report(0, exitCode=3, succeeded=False))
+    assert (result.status, result.reason, result.succeeded) == ("completed", None, False)
+    assert result.execution["tasks"][0]["exitCode"] == 3
+
+
+def test_image_pull_failure_fails_the_job():
+    failed = {"index": 0, "imagePullStatus": "failed", "final": True, "succeeded": False}
+    result = outcome(failed)
+    assert (result.status, result.reason) == ("failed", "Container image pull failed")
+    assert result.execution["tasks"] == [{"imagePullStatus": "failed"}]
+
+
+def test_walltime_kills_the_job():
+    result = outcome(report(0, exitCode=-15, error="WallTimeLimitExceeded", succeeded=False))
+    assert (result.status, result.reason) == ("killed", "Walltime limit exceeded")
+
+
+def test_skipped_tasks_have_no_execution_entry():
+    result = outcome(report(0, exitCode=1, succeeded=False), {"index": 1, "skipped": True, "final": True})
+    assert len(result.execution["tasks"]) == 1
+
+
+def test_a_run_without_reports_could_not_execute_tasks():
+    result = outcome()
+    assert (result.status, result.reason, result.succeeded) == ("failed", "Unable to execute task(s)", False)
