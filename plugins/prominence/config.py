@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     use_pending_state: bool = False
     enable_exec: bool = False
     enable_snapshots: bool = False
+    # Registries the runtimes reach over plain HTTP (host:port, comma-separated); never global.
+    insecure_registries: str = "127.0.0.1:5000"
+    # udocker's repository of images and containers; default <home>/udocker.
+    udocker_dir: Path | None = None
 
     @property
     def sandboxes(self) -> Path:

@@ -1,1 +1,44 @@
+"""Container runtimes behind one interface (`base.Runtime`), chosen per task by its `runtime`."""
 
+from __future__ import annotations
+
+from functools import cache
+
+from prominence.runtimes.apptainer import ApptainerRuntime
+from prominence.runtimes.base import (
+    ImagePullError,
+    PreparedRun,
+    PullResult,
+    Runtime,
+    RuntimeNotAvailableError,
+)
+from prominence.runtimes.udocker import UdockerRuntime
+
+RUNTIMES: dict[str, type[Runtime]] = {
+    "singularity": ApptainerRuntime,
+    "apptainer": ApptainerRuntime,
+    "udocker": UdockerRuntime,
+}
+
+__all__ = [
+    "ImagePullError",
+    "PreparedRun",
+    "PullResult",
+    "Runtime",
+    "RuntimeNotAvailableError",
+    "UnknownRuntimeError",
+    "get_runtime",
+]
+
+
+class UnknownRuntimeError(ValueError):
+    """No runtime of that name exists."""
+
+
+@cache
+def get_runtime(name: str) -> Runtime:
+    """The runtime for a task's `runtime` field; one instance per process, so versions are cached."""
+    try:
+        return RUNTIMES[name]()
+    except KeyError:
+        raise UnknownRuntimeError(f"unknown container runtime: {name}") from None

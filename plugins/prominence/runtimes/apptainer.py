@@ -1,0 +1,205 @@
+"""The `singularity` runtime: the `apptainer` (or legacy `singularity`) binary on PATH.
+
+Images are pulled into a SIF file in the sandbox (`images/<n>/image.sif`, spec §13.5), so a
+task's run never touches a registry and its exit code is the command's own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import time
+from collections.abc import Mapping
+from functools import cache, cached_property
+from pathlib import Path
+
+from prominence.runtimes.base import (
+    CONTAINER_HOME,
+    CONTAINER_PATH,
+    CONTAINER_TMP,
+    ImagePullError,
+    PreparedRun,
+    PullResult,
+    Runtime,
+    RuntimeNotAvailableError,
+    container_env,
+    find_pulled,
+    insecure_registries,
+    new_image_dir,
+    record_pull,
+    registry_of,
+    run_tool,
+)
+
+log = logging.getLogger(__name__)
+
+PULL_ATTEMPTS = 2
+PULL_TIMEOUT = 3600
+SCHEMES = ("docker://", "shub://", "oras://", "library://", "docker-daemon://", "oci://")
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+class ApptainerRuntime(Runtime):
+    """Runs tasks with `apptainer exec|run` on a SIF pulled beforehand."""
+
+    name = "singularity"
+
+    def __init__(self, binary: str | None = None) -> None:
+        self._binary = binary
+
+    @cached_property
+    def binary(self) -> str:
+        """The executable: the one given, else `apptainer`, else `singularity` on PATH."""
+        for candidate in (self._binary, "apptainer", "singularity"):
+            if candidate and (path := shutil.which(candidate)):
+                return path
+        raise RuntimeNotAvailableError("neither apptainer nor singularity is installed")
+
+    @property
+    def _is_apptainer(self) -> bool:
+        return Path(self.binary).name.startswith("apptainer")
+
+    @property
+    def _env_prefix(self) -> str:
+        return "APPTAINER" if self._is_apptainer else "SINGULARITY"
+
+    def pull(self, image: str, sandbox: Path) -> PullResult:
+        found = find_pulled(sandbox, self.name, image)
+        if found and Path(found[0].target).is_file():
+            prepared, sha256 = found
+            return PullResult(**vars(prepared), status="cached", seconds=0.0, sha256=sha256)
+        directory = new_image_dir(sandbox)
+        sif = directory / "image.sif"
+        started = time.monotonic()
+        try:
+            self._pull(image, sif)
+        except ImagePullError:
+            shutil.rmtree(directory, ignore_errors=True)
+            raise
+        seconds = time.monotonic() - started
+        with sif.open("rb") as handle:
+            sha256 = hashlib.file_digest(handle, "sha256").hexdigest()
+        result = PullResult(
+            runtime=self.name, image=image, target=str(sif), status="completed", seconds=seconds, sha256=sha256
+        )
+        record_pull(directory, result)
+        log.info("Pulled %s into %s in %.2f s", image, sif, seconds)
+        return result
+
+    def _pull(self, image: str, sif: Path) -> None:
+        """`pull --name`, with plain HTTP only for a configured insecure registry; 2 attempts."""
+        source = image if image.startswith(SCHEMES) else f"docker://{image}"
+        argv = [self.binary, "pull"]
+        if source.startswith("docker://") and registry_of(source[9:])[0] in insecure_registries():
+            argv.append("--no-https" if self._is_apptainer else "--nohttps")
+        argv += ["--name", str(sif), source]
+        for attempt in range(1, PULL_ATTEMPTS + 1):
+            try:
+                run_tool(argv, timeout=PULL_TIMEOUT)
+                return
+            except ImagePullError as exc:
+                sif.unlink(missing_ok=True)
+                if attempt == PULL_ATTEMPTS or _permanent(str(exc)):
+                    raise
+                log.warning("Pull of %s failed (attempt %d), retrying: %s", image, attempt, exc)
+
+    def run_command(
+        self,
+        prepared: PreparedRun,
+        cmd: list[str] | None,
+        env: Mapping[str, str],
+        workdir: str,
+        home: Path,
+        tmp: Path,
+        binds: list[tuple[str, str]],
+        memory_mb: int | None = None,
+    ) -> tuple[list[str], dict[str, str]]:
+        argv = [self.binary, "exec" if cmd else "run"]
+        if self._is_apptainer:
+            # The worker's cwd and /tmp, /var/tmp would otherwise be mounted into the container.
+            argv += ["--no-mount", "cwd,tmp"]
+        argv += ["--home", f"{home}:{CONTAINER_HOME}", "--bind", f"{tmp}:{CONTAINER_TMP}"]
+        for source, target in binds:
+            argv += ["--bind", f"{source}:{target}"]
+        if memory_mb:
+            argv += memory_flags(memory_mb)
+        argv += ["--pwd", workdir, prepared.target, *(cmd or [])]
+        return argv, self._host_env(env, home)
+
+    def _host_env(self, env: Mapping[str, str], home: Path) -> dict[str, str]:
+        """The container's variables as host env, which apptainer passes through.
+
+        HOME on the host is the worker's own (apptainer sets /home/user inside from `--home`),
+        so that apptainer's settings directory is not created in the job's home.
+        The user's own variables named like the runtime's settings (APPTAINER_BIND, ...) are
+        passed as `<PREFIX>ENV_<name>` so they reach the container without configuring the
+        runtime on the host.
+        """
+        host: dict[str, str] = {}
+        for key, value in container_env(env, self.name).items():
+            if key.startswith(("APPTAINER", "SINGULARITY")):
+                key = f"{self._env_prefix}ENV_{key}"
+            host[key] = value
+        host["HOME"] = _worker_home()
+        host["PATH"] = CONTAINER_PATH
+        return host
+
+    def version(self) -> str:
+        return self._version
+
+    @cached_property
+    def _version(self) -> str:
+        return run_tool([self.binary, "version"], timeout=60, error=RuntimeNotAvailableError).strip()
+
+    def cleanup(self, prepared: PreparedRun) -> None:
+        """Nothing to do: the SIF lives in the sandbox, which the job's own cleanup removes."""
+
+
+def _permanent(message: str) -> bool:
+    """Failures a second attempt cannot fix (the image or the registry's answer is definite)."""
+    lowered = message.lower()
+    return any(s in lowered for s in ("manifest unknown", "not found", "unauthorized", "denied", "invalid"))
+
+
+def memory_flags(memory_mb: int) -> list[str]:
+    """`--memory` (and `--memory-swap` where settable) when the memory cgroup is usable, else [].
+
+    Without a swap limit a cgroup v1 container over its limit thrashed for minutes here before
+    being killed; with it, the kill came in under a second.
+    """
+    usable, swap = _memory_cgroup()
+    if not usable:
+        return []
+    limit = f"{int(memory_mb)}M"
+    return ["--memory", limit, "--memory-swap", limit] if swap else ["--memory", limit]
+
+
+@cache
+def _memory_cgroup() -> tuple[bool, bool]:
+    """(limits enforceable, swap limit settable), probed once per process."""
+    usable, swap = _probe_memory_cgroup()
+    if not usable:
+        log.warning("Memory limits are not enforced: no writable memory cgroup for apptainer")
+    return usable, swap
+
+
+def _probe_memory_cgroup() -> tuple[bool, bool]:
+    """Apptainer sets limits itself (cgroupfs) only as root, in a writable v1 or v2 hierarchy."""
+    if os.geteuid() != 0:
+        return False, False
+    v1 = CGROUP_ROOT / "memory"
+    if v1.is_dir():
+        return os.access(v1, os.W_OK), (v1 / "memory.memsw.limit_in_bytes").exists()
+    try:
+        controllers = (CGROUP_ROOT / "cgroup.controllers").read_text().split()
+    except OSError:
+        return False, False
+    usable = "memory" in controllers and os.access(CGROUP_ROOT, os.W_OK)
+    return usable, usable
+
+
+def _worker_home() -> str:
+    """The worker's own home, where apptainer keeps its settings (not the sandbox's home)."""
+    return os.environ.get("HOME") or os.path.expanduser("~")

@@ -1,0 +1,217 @@
+"""The interface every container runtime implements, and what the runtimes share.
+
+A task runs in two steps of its own: `pull` (image acquisition, spec §13.5) and the command
+line from `run_command` (spec §13.6), which the caller launches in a new process group. Keeping
+them apart lets a pull failure be reported as `Container image pull failed` even where the
+runtime's exit code cannot tell (apptainer exits 255 for both).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import pwd
+import subprocess
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+CONTAINER_HOME = "/home/user"
+CONTAINER_TMP = "/tmp"
+CONTAINER_PATH = "/usr/local/bin:/usr/bin:/usr/local/sbin:/usr/sbin:/bin"
+RECORD = "pull.json"
+
+
+class RuntimeNotAvailableError(RuntimeError):
+    """The runtime's executable is not installed on this worker."""
+
+
+class ImagePullError(RuntimeError):
+    """The image could not be pulled or prepared: the job fails with `Container image pull failed`."""
+
+
+@dataclass(frozen=True)
+class PreparedRun:
+    """What `run_command` needs to start a container: the pulled image, ready to run.
+
+    `target` is what the runtime launches: a SIF file (apptainer) or a container name (udocker).
+    """
+
+    runtime: str
+    image: str
+    target: str
+
+
+@dataclass(frozen=True)
+class PullResult(PreparedRun):
+    """A prepared run plus the facts of its pull for the task report (spec §13.9).
+
+    `status` is `completed` (pulled now) or `cached` (an earlier task of the job pulled the same
+    image with the same runtime); `seconds` is the pull time, 0 when cached.
+    """
+
+    status: str
+    seconds: float
+    sha256: str | None
+
+
+class Runtime(ABC):
+    """A container runtime: pull an image into a job sandbox, then build the command that runs it."""
+
+    name: str
+
+    @abstractmethod
+    def pull(self, image: str, sandbox: Path) -> PullResult:
+        """Make `image` runnable for a task of the job in `sandbox`; raise `ImagePullError` on failure."""
+
+    @abstractmethod
+    def run_command(
+        self,
+        prepared: PreparedRun,
+        cmd: list[str] | None,
+        env: Mapping[str, str],
+        workdir: str,
+        home: Path,
+        tmp: Path,
+        binds: list[tuple[str, str]],
+        memory_mb: int | None = None,
+    ) -> tuple[list[str], dict[str, str]]:
+        """Return the argv and the complete host environment for `subprocess.Popen`.
+
+        `cmd` None runs the image's default command. `env` is the task's environment with the
+        system's `PROMINENCE_*` variables already applied; HOME, TMP/TEMP/TMPDIR, USER and
+        PROMINENCE_CONTAINER_RUNTIME are set here and win over it. `home` and `tmp` are host
+        directories mounted at /home/user and /tmp; `binds` are extra (host, container) mounts.
+        The host environment is built from scratch so that nothing of the worker's own
+        environment (e.g. Airflow's secrets) reaches the container.
+        """
+
+    @abstractmethod
+    def version(self) -> str:
+        """The runtime's version as reported in `execution` (cached after the first call)."""
+
+    @abstractmethod
+    def cleanup(self, prepared: PreparedRun) -> None:
+        """Remove what runs of `prepared` leave outside the sandbox; never raises."""
+
+
+def worker_user() -> str:
+    """The name of the user the containers run as (spec §13.6 `USER`)."""
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        return str(os.geteuid())
+
+
+def container_env(env: Mapping[str, str], runtime: str) -> dict[str, str]:
+    """The variables seen in the container: the task's env, then the runtime's own, which win."""
+    merged = {str(k): str(v) for k, v in env.items()}
+    merged.update(
+        HOME=CONTAINER_HOME,
+        TMP=CONTAINER_TMP,
+        TEMP=CONTAINER_TMP,
+        TMPDIR=CONTAINER_TMP,
+        USER=worker_user(),
+        PROMINENCE_CONTAINER_RUNTIME=runtime,
+    )
+    return merged
+
+
+def run_tool(
+    argv: list[str],
+    env: Mapping[str, str] | None = None,
+    timeout: float = 600,
+    error: type[Exception] = ImagePullError,
+) -> str:
+    """Run one of the runtime's own commands (pull, create, version); return its stdout.
+
+    A failure raises `error` carrying the last lines of the command's output, which is what a
+    user needs to see in the job's events (e.g. `manifest unknown`).
+    """
+    try:
+        proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise error(f"{argv[0]}: {exc}") from exc
+    if proc.returncode != 0:
+        detail = (proc.stderr.strip() or proc.stdout.strip()).splitlines()
+        name = " ".join(Path(a).name if i == 0 else a for i, a in enumerate(argv[:3]))
+        raise error(f"{name} exited {proc.returncode}: {' '.join(detail[-3:])}")
+    return proc.stdout
+
+
+def registry_of(image: str) -> tuple[str | None, str]:
+    """Split a docker reference into (registry host[:port] or None for Docker Hub, name[:tag]).
+
+    Docker's own rule: the first component is a registry when it has a `.` or `:` or is
+    `localhost`.
+    """
+    first, _, rest = image.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        return first, rest
+    return None, image
+
+
+def insecure_registries() -> set[str]:
+    """Registries reached over plain HTTP: only those listed in `PROMINENCE_INSECURE_REGISTRIES`."""
+    from prominence.config import get_settings
+
+    return {r.strip() for r in get_settings().insecure_registries.split(",") if r.strip()}
+
+
+@contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `path` (created if absent) for the duration of the block."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def images_dir(sandbox: Path) -> Path:
+    return Path(sandbox) / "images"
+
+
+def find_pulled(sandbox: Path, runtime: str, image: str) -> tuple[PreparedRun, str | None] | None:
+    """An earlier pull of `image` by `runtime` in this sandbox (spec §13.4 reuse), if recorded."""
+    root = images_dir(sandbox)
+    if not root.is_dir():
+        return None
+    for record in sorted(root.glob(f"*/{RECORD}")):
+        try:
+            data = json.loads(record.read_text())
+        except (OSError, ValueError):
+            continue
+        if data.get("runtime") == runtime and data.get("image") == image:
+            prepared = PreparedRun(runtime=runtime, image=image, target=data["target"])
+            return prepared, data.get("sha256")
+    return None
+
+
+def new_image_dir(sandbox: Path) -> Path:
+    """The next free `images/<n>` directory of the sandbox (created)."""
+    root = images_dir(sandbox)
+    root.mkdir(parents=True, exist_ok=True)
+    n = 0
+    while True:
+        try:
+            (root / str(n)).mkdir()
+            return root / str(n)
+        except FileExistsError:
+            n += 1
+
+
+def record_pull(directory: Path, result: PullResult) -> None:
+    """Remember a pull so that later tasks of the job reuse it."""
+    data = asdict(result)
+    tmp = directory / f".{RECORD}.tmp"
+    tmp.write_text(json.dumps(data))
+    tmp.replace(directory / RECORD)
