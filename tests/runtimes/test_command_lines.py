@@ -1,0 +1,176 @@
+"""Command lines and host environments built by each runtime (spec §13.6), without running them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from prominence.runtimes import UnknownRuntimeError, get_runtime
+from prominence.runtimes import apptainer as apptainer_module
+from prominence.runtimes.apptainer import ApptainerRuntime
+from prominence.runtimes.base import PreparedRun, PullResult, find_pulled, new_image_dir, record_pull, registry_of
+from prominence.runtimes.registry import write_registry_config
+from prominence.runtimes.udocker import UdockerRuntime
+
+HOME = Path("/s/userhome")
+TMP = Path("/s/usertmp")
+USER_ENV = {
+    "FOO": "bar",
+    "HOME": "/elsewhere",
+    "TMPDIR": "/var/tmp",
+    "PROMINENCE_CONTAINER_RUNTIME": "mine",
+    "PROMINENCE_JOB_ID": "42",
+    "APPTAINER_BIND": "/:/host",
+}
+
+
+@pytest.fixture
+def apptainer(monkeypatch: pytest.MonkeyPatch) -> ApptainerRuntime:
+    runtime = ApptainerRuntime()
+    monkeypatch.setattr(ApptainerRuntime, "binary", "/usr/bin/apptainer")
+    monkeypatch.setattr(apptainer_module, "_memory_cgroup", lambda: (True, True))
+    return runtime
+
+
+@pytest.fixture
+def udocker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> UdockerRuntime:
+    runtime = UdockerRuntime(udocker_dir=tmp_path / "ud")
+    monkeypatch.setattr(UdockerRuntime, "binary", "/venv/bin/udocker")
+    monkeypatch.setattr(UdockerRuntime, "_proot_wrapper", tmp_path / "ud" / "proot-no-k")
+    monkeypatch.setattr("os.geteuid", lambda: 0)
+    return runtime
+
+
+def test_apptainer_exec_with_command(apptainer: ApptainerRuntime) -> None:
+    prepared = PreparedRun(runtime="singularity", image="img", target="/s/images/0/image.sif")
+    argv, env = apptainer.run_command(
+        prepared, ["echo", "hi"], USER_ENV, "/home/user/w", HOME, TMP, [("/s/userhome/d", "/data")]
+    )
+    assert argv == [
+        "/usr/bin/apptainer", "exec", "--no-mount", "cwd,tmp",
+        "--home", "/s/userhome:/home/user", "--bind", "/s/usertmp:/tmp", "--bind", "/s/userhome/d:/data",
+        "--pwd", "/home/user/w", "/s/images/0/image.sif", "echo", "hi",
+    ]  # fmt: skip
+    assert env["FOO"] == "bar"
+    assert env["TMPDIR"] == env["TMP"] == env["TEMP"] == "/tmp"
+    assert env["PROMINENCE_CONTAINER_RUNTIME"] == "singularity"
+    assert env["PROMINENCE_JOB_ID"] == "42"
+    assert env["PATH"] == "/usr/local/bin:/usr/bin:/usr/local/sbin:/usr/sbin:/bin"
+    assert env["HOME"] != "/elsewhere"
+    # A user's runtime-looking variable reaches the container, not the runtime on the host.
+    assert "APPTAINER_BIND" not in env
+    assert env["APPTAINERENV_APPTAINER_BIND"] == "/:/host"
+
+
+def test_apptainer_run_without_command_and_memory(apptainer: ApptainerRuntime) -> None:
+    prepared = PreparedRun(runtime="singularity", image="img", target="/i.sif")
+    argv, _ = apptainer.run_command(prepared, None, {}, "/home/user", HOME, TMP, [], memory_mb=512)
+    assert argv[1] == "run"
+    assert argv[argv.index("--memory") + 1] == "512M"
+    assert argv[argv.index("--memory-swap") + 1] == "512M"
+    assert argv[-1] == "/i.sif"
+
+
+def test_apptainer_skips_memory_without_cgroups(apptainer: ApptainerRuntime, monkeypatch) -> None:
+    monkeypatch.setattr(apptainer_module, "_memory_cgroup", lambda: (False, False))
+    prepared = PreparedRun(runtime="singularity", image="img", target="/i.sif")
+    argv, _ = apptainer.run_command(prepared, ["true"], {}, "/home/user", HOME, TMP, [], memory_mb=512)
+    assert "--memory" not in argv
+
+
+def test_apptainer_host_env_is_built_from_scratch(apptainer: ApptainerRuntime, monkeypatch) -> None:
+    monkeypatch.setenv("AIRFLOW__CORE__FERNET_KEY", "secret")
+    prepared = PreparedRun(runtime="singularity", image="img", target="/i.sif")
+    _, env = apptainer.run_command(prepared, ["true"], {}, "/home/user", HOME, TMP, [])
+    assert "AIRFLOW__CORE__FERNET_KEY" not in env
+
+
+def test_singularity_binary_uses_its_own_prefixes(monkeypatch: pytest.MonkeyPatch) -> None:
+    runtime = ApptainerRuntime()
+    monkeypatch.setattr(ApptainerRuntime, "binary", "/usr/bin/singularity")
+    prepared = PreparedRun(runtime="singularity", image="img", target="/i.sif")
+    argv, env = runtime.run_command(prepared, ["true"], {"APPTAINER_X": "1"}, "/w", HOME, TMP, [])
+    assert "--no-mount" not in argv
+    assert env["SINGULARITYENV_APPTAINER_X"] == "1"
+
+
+def test_udocker_run_line(udocker: UdockerRuntime) -> None:
+    prepared = PreparedRun(runtime="udocker", image="img", target="prom-1")
+    argv, env = udocker.run_command(
+        prepared, ["sh", "-c", "exit 3"], USER_ENV, "/home/user", HOME, TMP, [("/a", "/b")]
+    )
+    assert argv[:4] == ["/venv/bin/udocker", "--allow-root", "-q", "run"]
+    envs = [a.removeprefix("--env=") for a in argv if a.startswith("--env=")]
+    # User variables come first; the runtime's own come after and replace clashing ones.
+    assert envs[0] == "FOO=bar"
+    assert "HOME=/home/user" in envs and "HOME=/elsewhere" not in envs
+    assert "TMPDIR=/tmp" in envs and "PROMINENCE_CONTAINER_RUNTIME=udocker" in envs
+    assert "PROMINENCE_JOB_ID=42" in envs
+    rest = argv[4 + len(envs):]
+    assert rest[0] == "--hostauth" and rest[1].startswith("--user=")
+    assert rest[2:] == [
+        "-v", "/s/userhome:/home/user", "-v", "/s/usertmp:/tmp", "-v", "/a:/b",
+        "--workdir=/home/user", "prom-1", "sh", "-c", "exit 3",
+    ]  # fmt: skip
+    # The udocker process itself only gets udocker's settings.
+    assert env["UDOCKER_TARBALL"] == ""
+    assert env["UDOCKER_DEFAULT_EXECUTION_MODE"] == "P1"
+    assert env["UDOCKER_USE_PROOT_EXECUTABLE"].endswith("proot-no-k")
+    assert env["UDOCKER_DIR"] == str(udocker.udocker_dir)
+    assert "FOO" not in env
+
+
+def test_udocker_run_without_command(udocker: UdockerRuntime) -> None:
+    prepared = PreparedRun(runtime="udocker", image="img", target="prom-1")
+    argv, _ = udocker.run_command(prepared, None, {}, "/home/user", HOME, TMP, [])
+    assert argv[-1] == "prom-1"
+
+
+def test_udocker_proot_wrapper_drops_k(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+
+    fake = tmp_path / "bin" / "proot"
+    fake.parent.mkdir()
+    fake.write_text('#!/bin/sh\nprintf "%s\\n" "$@"\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}:/usr/bin:/bin")
+    wrapper = UdockerRuntime(udocker_dir=tmp_path / "ud")._proot_wrapper
+    out = subprocess.run([wrapper, "-b", "/x:/y", "-k", "6.1.0", "-0", "sh", "-c", "a b"], capture_output=True, text=True)
+    assert out.stdout.splitlines() == ["-b", "/x:/y", "-0", "sh", "-c", "a b"]
+
+
+def test_registry_of() -> None:
+    assert registry_of("127.0.0.1:5000/prominence/busybox:latest") == ("127.0.0.1:5000", "prominence/busybox:latest")
+    assert registry_of("quay.io/org/img") == ("quay.io", "org/img")
+    assert registry_of("localhost/img") == ("localhost", "img")
+    assert registry_of("centos:7") == (None, "centos:7")
+    assert registry_of("user/img:tag") == (None, "user/img:tag")
+
+
+def test_pull_records_are_reused_per_runtime(tmp_path: Path) -> None:
+    result = PullResult(runtime="udocker", image="a:1", target="prom-x", status="completed", seconds=1.0, sha256="ab")
+    record_pull(new_image_dir(tmp_path), result)
+    assert new_image_dir(tmp_path).name == "1"
+    found = find_pulled(tmp_path, "udocker", "a:1")
+    assert found == (PreparedRun(runtime="udocker", image="a:1", target="prom-x"), "ab")
+    assert find_pulled(tmp_path, "singularity", "a:1") is None
+
+
+def test_get_runtime() -> None:
+    assert get_runtime("singularity").name == "singularity"
+    assert get_runtime("udocker").name == "udocker"
+    assert get_runtime("udocker") is get_runtime("udocker")
+    with pytest.raises(UnknownRuntimeError):
+        get_runtime("docker")
+
+
+def test_registry_config(tmp_path: Path) -> None:
+    config = tmp_path / "etc" / "registry.yml"
+    write_registry_config(config, tmp_path / "data", "127.0.0.1:5999")
+    data = json.loads(config.read_text())
+    assert data["version"] == 0.1
+    assert data["storage"]["filesystem"]["rootdirectory"] == str((tmp_path / "data").resolve())
+    assert data["http"]["addr"] == "127.0.0.1:5999"
+    assert (tmp_path / "data").is_dir()

@@ -1,0 +1,182 @@
+"""Both runtimes for real: a private registry, the sample image, pulls, runs and kills."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from prominence.runtimes import ImagePullError, Runtime
+from prominence.runtimes.apptainer import ApptainerRuntime
+from prominence.runtimes.registry import write_registry_config
+from prominence.runtimes.udocker import UdockerRuntime
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+RUNTIMES = ["singularity", "udocker"]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A `docker-registry` of our own on a free loopback port, stopped with its process group."""
+    if shutil.which("docker-registry") is None:
+        pytest.skip("docker-registry is not installed (scripts/install-system.sh)")
+    root = tmp_path_factory.mktemp("registry")
+    addr = f"127.0.0.1:{_free_port()}"
+    write_registry_config(root / "config.yml", root / "data", addr)
+    with (root / "registry.log").open("w") as log:
+        proc = subprocess.Popen(
+            ["docker-registry", "serve", str(root / "config.yml")],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                urllib.request.urlopen(f"http://{addr}/v2/", timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError((root / "registry.log").read_text()) from None
+                time.sleep(0.05)
+        yield addr
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def image(registry: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    out = subprocess.run(
+        [str(REPO / "scripts" / "sample-image.sh"), registry, str(tmp_path_factory.mktemp("image"))],
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    return out.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture(scope="module")
+def runtimes(registry: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Runtime]]:
+    """Fresh runtime instances with the test registry as the only insecure one."""
+    from prominence.config import get_settings
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv("PROMINENCE_INSECURE_REGISTRIES", registry)
+    get_settings.cache_clear()
+    found: dict[str, Runtime] = {
+        "singularity": ApptainerRuntime(),
+        "udocker": UdockerRuntime(udocker_dir=tmp_path_factory.mktemp("udocker")),
+    }
+    try:
+        yield found
+    finally:
+        mp.undo()
+        get_settings.cache_clear()
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path) -> Path:
+    for name in ("userhome", "usertmp"):
+        (tmp_path / name).mkdir()
+    return tmp_path
+
+
+def _runtime(runtimes: dict[str, Runtime], name: str) -> Runtime:
+    runtime = runtimes[name]
+    try:
+        runtime.version()
+    except Exception as exc:  # noqa: BLE001
+        pytest.skip(f"{name} is not usable here: {exc}")
+    return runtime
+
+
+def _run(runtime: Runtime, prepared, sandbox: Path, cmd, env=None, workdir="/home/user"):
+    argv, host_env = runtime.run_command(
+        prepared, cmd, env or {}, workdir, sandbox / "userhome", sandbox / "usertmp", []
+    )
+    return subprocess.run(argv, env=host_env, capture_output=True, text=True, timeout=60, cwd=sandbox)
+
+
+@pytest.mark.parametrize("name", RUNTIMES)
+def test_pull_and_run(runtimes, name: str, image: str, sandbox: Path) -> None:
+    runtime = _runtime(runtimes, name)
+    pulled = runtime.pull(image, sandbox)
+    assert pulled.status == "completed" and pulled.seconds > 0
+    assert pulled.sha256 and len(pulled.sha256) == 64
+    try:
+        assert runtime.pull(image, sandbox).status == "cached"
+
+        result = _run(runtime, pulled, sandbox, ["echo", "hello"])
+        assert (result.returncode, result.stdout) == (0, "hello\n"), result.stderr
+
+        assert _run(runtime, pulled, sandbox, ["sh", "-c", "exit 3"]).returncode == 3
+
+        (sandbox / "userhome" / "work").mkdir()
+        script = 'echo "$FOO|$HOME|$TMPDIR|$PROMINENCE_CONTAINER_RUNTIME|$PROMINENCE_JOB_ID|$(pwd)"; touch /tmp/t'
+        env = {"FOO": "bar baz", "HOME": "/nope", "PROMINENCE_JOB_ID": "7"}
+        result = _run(runtime, pulled, sandbox, ["sh", "-c", script], env, "/home/user/work")
+        assert result.stdout == f"bar baz|/home/user|/tmp|{name}|7|/home/user/work\n", result.stderr
+        assert (sandbox / "usertmp" / "t").exists()
+
+        result = _run(runtime, pulled, sandbox, None)
+        assert result.returncode == 0, result.stderr
+    finally:
+        runtime.cleanup(pulled)
+
+
+@pytest.mark.parametrize("name", RUNTIMES)
+def test_missing_image_fails_fast(runtimes, name: str, registry: str, image: str, sandbox: Path) -> None:
+    runtime = _runtime(runtimes, name)
+    started = time.monotonic()
+    with pytest.raises(ImagePullError, match="(?i)manifest|no files"):
+        runtime.pull(f"{registry}/prominence/missing:latest", sandbox)
+    assert time.monotonic() - started < 0.2
+    assert not any((sandbox / "images").glob("*/*"))
+
+
+@pytest.mark.parametrize("name", RUNTIMES)
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_killing_the_process_group_stops_the_container(
+    runtimes, name: str, sig: signal.Signals, image: str, sandbox: Path
+) -> None:
+    runtime = _runtime(runtimes, name)
+    pulled = runtime.pull(image, sandbox)
+    marker = f"sleep {600 + sig}"
+    argv, env = runtime.run_command(
+        pulled, ["sh", "-c", marker], {}, "/home/user", sandbox / "userhome", sandbox / "usertmp", []
+    )
+    proc = subprocess.Popen(argv, env=env, cwd=sandbox, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 10
+        while not _processes(marker):
+            assert time.monotonic() < deadline, "the container's command never started"
+            time.sleep(0.05)
+        os.killpg(proc.pid, sig)
+        proc.wait(timeout=10)
+        deadline = time.monotonic() + 5
+        while _processes(marker) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _processes(marker) == []
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        runtime.cleanup(pulled)
+
+
+def _processes(pattern: str) -> list[str]:
+    out = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True)
+    return out.stdout.split()
