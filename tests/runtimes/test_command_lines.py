@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -129,15 +130,14 @@ def test_udocker_run_without_command(udocker: UdockerRuntime) -> None:
 
 
 def test_udocker_proot_wrapper_drops_k(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import subprocess
-
     fake = tmp_path / "bin" / "proot"
     fake.parent.mkdir()
     fake.write_text('#!/bin/sh\nprintf "%s\\n" "$@"\n')
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{fake.parent}:/usr/bin:/bin")
     wrapper = UdockerRuntime(udocker_dir=tmp_path / "ud")._proot_wrapper
-    out = subprocess.run([wrapper, "-b", "/x:/y", "-k", "6.1.0", "-0", "sh", "-c", "a b"], capture_output=True, text=True)
+    argv = [wrapper, "-b", "/x:/y", "-k", "6.1.0", "-0", "sh", "-c", "a b"]
+    out = subprocess.run(argv, capture_output=True, text=True)
     assert out.stdout.splitlines() == ["-b", "/x:/y", "-0", "sh", "-c", "a b"]
 
 

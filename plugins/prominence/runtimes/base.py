@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import fcntl
 import json
-import logging
 import os
 import pwd
 import subprocess
@@ -19,8 +18,6 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-
-log = logging.getLogger(__name__)
 
 CONTAINER_HOME = "/home/user"
 CONTAINER_TMP = "/tmp"

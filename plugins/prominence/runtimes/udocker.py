@@ -196,7 +196,8 @@ class UdockerRuntime(Runtime):
     def _version(self) -> str:
         """`udocker version` prints `version: X` and `tarball: Y`; spec §13.6 reports `X/Y`."""
         fields = {}
-        output = run_tool([*self._base_argv, "version"], env=self._tool_env(), timeout=60, error=RuntimeNotAvailableError)
+        argv = [*self._base_argv, "version"]
+        output = run_tool(argv, env=self._tool_env(), timeout=60, error=RuntimeNotAvailableError)
         for line in output.splitlines():
             key, _, value = line.partition(":")
             fields[key.strip()] = value.strip()
