@@ -35,7 +35,9 @@ def start_run(session: Session, job_id: int, conf: dict[str, Any], task_count: i
     dag_id = get_settings().job_dag_id
     run_id = run_id_for(job_id)
     trigger_dag(dag_id, run_id=run_id, conf=conf, triggered_by=DagRunTriggeredByType.REST_API, session=session)
-    XComModel.set("return_value", list(range(task_count)), dag_id=dag_id, task_id=PLAN_TASK, run_id=run_id, session=session)
+    XComModel.set(
+        "return_value", list(range(task_count)), dag_id=dag_id, task_id=PLAN_TASK, run_id=run_id, serialize=False, session=session
+    )
     session.add(TaskMap(dag_id=dag_id, task_id=PLAN_TASK, run_id=run_id, map_index=-1, length=task_count, keys=None))
 
 

@@ -87,7 +87,7 @@ def run_conf(job_id: int, job_uuid: str, sandbox: Sandbox, job: JobDescription, 
         "task_retries": policies.maximum_task_retries or 0 if policies else 0,
         "provisioned": {
             "cpus": job.total_cpus,
-            "memory": job.resources.memory,
+            "memory": job.resources.memory_per_node,
             "disk": job.resources.disk,
             "nodes": job.resources.nodes or 1,
         },
