@@ -14,6 +14,7 @@ the database, the secrets and the registry. Run it with the venv's Python (the M
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import secrets
@@ -211,6 +212,8 @@ def ensure_database(url: str) -> None:
     target = make_url(url)
     if not target.drivername.startswith("postgresql"):
         return
+    if importlib.util.find_spec("asyncpg") is None:
+        raise StackError("PostgreSQL needs asyncpg in the venv: Airflow's api-server opens an async engine")
     import psycopg2
 
     kw = {"host": target.host, "port": target.port, "user": target.username, "password": target.password}

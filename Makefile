@@ -1,0 +1,81 @@
+# The commands a newcomer uses (DESIGN.md §4). Configuration comes from the environment:
+# PROMINENCE_HOME, PROMINENCE_PORT, PROMINENCE_REGISTRY, PROMINENCE_DATABASE_URL,
+# PROMINENCE_WORKER_CPUS (see README.md).
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STACK := $(PY) scripts/stack.py
+# Installing marks the venv; it is rebuilt when the requirements change.
+VENV_STAMP := $(VENV)/.installed
+# The official CLI lives in its own venv: its top-level module `prominence` collides with ours.
+CLI_VENV := .venv-cli
+CLI_VERSION := 0.21.0
+# The second pass of `make test` runs the integration suite on PostgreSQL (trust auth on loopback).
+# The fixture creates a fresh database named after this one per session and drops it afterwards.
+TEST_POSTGRES_URL ?= postgresql+psycopg2://postgres@127.0.0.1/prominence_test
+PYTEST_FLAGS ?= -q -ra --timeout=600 -p no:cacheprovider
+
+.PHONY: help venv system cli up down status token test test-unit test-postgres bench run
+
+help:
+	@echo "make run | up | down | status | token USER=alice | test | bench | cli | venv | system"
+
+venv: $(VENV_STAMP)
+
+$(VENV_STAMP): requirements.txt constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -r requirements.txt -c constraints.txt
+	touch $@
+
+# Debian packages for the runtimes, the registry and the image tools (needs root).
+system:
+	@if [ ! -f scripts/install-system.sh ]; then \
+		echo "system: scripts/install-system.sh not found, skipped"; \
+	elif [ "$$(id -u)" != 0 ]; then \
+		echo "system: not root, skipped scripts/install-system.sh"; \
+	else \
+		sh scripts/install-system.sh; \
+	fi
+
+cli: $(CLI_VENV)/bin/prominence
+
+$(CLI_VENV)/bin/prominence:
+	$(PYTHON) -m venv $(CLI_VENV)
+	echo '*' > $(CLI_VENV)/.gitignore
+	$(CLI_VENV)/bin/pip install -q prominence==$(CLI_VERSION)
+
+up: venv
+	$(STACK) up
+
+down:
+	$(STACK) down
+
+status:
+	@$(STACK) status
+
+# Only the token on stdout, no newline, so `$$(make -s token USER=alice)` and token files work.
+token:
+	@$(STACK) token $(USER) $(if $(GROUPS),--groups $(GROUPS))
+
+test: venv system cli
+	$(PY) -m pytest $(PYTEST_FLAGS) tests
+	$(MAKE) --no-print-directory test-postgres
+
+test-unit: venv
+	$(PY) -m pytest $(PYTEST_FLAGS) tests --ignore=tests/integration
+
+test-postgres: venv
+	@if pg_isready -q -h 127.0.0.1; then \
+		PROMINENCE_DATABASE_URL=$(TEST_POSTGRES_URL) $(PY) -m pytest $(PYTEST_FLAGS) tests/integration; \
+	elif [ -n "$$CI" ]; then \
+		echo "test-postgres: PostgreSQL is not reachable on 127.0.0.1" >&2; exit 1; \
+	else \
+		echo "test-postgres: PostgreSQL is not reachable on 127.0.0.1, skipped"; \
+	fi
+
+bench: venv
+	@if [ -f bench/run.py ]; then $(PY) bench/run.py; else echo "bench: bench/run.py not found yet"; fi
+
+run: venv system up
+	$(PY) scripts/sample_job.py
