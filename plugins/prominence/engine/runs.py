@@ -8,6 +8,7 @@ exactly one task process per container task.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -25,8 +26,12 @@ def run_id_for(job_id: int) -> str:
     return f"job-{job_id}"
 
 
-def start_run(session: Session, job_id: int, conf: dict[str, Any], task_count: int) -> None:
-    """Queue the job's run in the caller's transaction, with its plan of `task_count` tasks."""
+def start_run(session: Session, job_id: int, conf: dict[str, Any], task_count: int, created: int) -> None:
+    """Queue the job's run in the caller's transaction, with its plan of `task_count` tasks.
+
+    The scheduler orders waiting task instances by priority, then by their run's logical date:
+    a date unique per job (its submission second plus its id in microseconds) makes that FIFO.
+    """
     from airflow.api.common.trigger_dag import trigger_dag
     from airflow.models.taskmap import TaskMap
     from airflow.models.xcom import XComModel
@@ -34,7 +39,16 @@ def start_run(session: Session, job_id: int, conf: dict[str, Any], task_count: i
 
     dag_id = get_settings().job_dag_id
     run_id = run_id_for(job_id)
-    trigger_dag(dag_id, run_id=run_id, conf=conf, triggered_by=DagRunTriggeredByType.REST_API, session=session)
+    logical_date = datetime.fromtimestamp(created, timezone.utc) + timedelta(microseconds=job_id % 1_000_000)
+    trigger_dag(
+        dag_id,
+        run_id=run_id,
+        conf=conf,
+        logical_date=logical_date,
+        replace_microseconds=False,
+        triggered_by=DagRunTriggeredByType.REST_API,
+        session=session,
+    )
     XComModel.set(
         "return_value", list(range(task_count)), dag_id=dag_id, task_id=PLAN_TASK, run_id=run_id, serialize=False, session=session
     )

@@ -57,22 +57,23 @@ def submit_job(identity: Identity, job: JobDescription, workflow_id: int | None 
             workflow_id=workflow_id,
         )
     with session_scope() as session:
-        queue(session, job_id, job_uuid, job, workflow_id)
+        queue(session, job_id, job_uuid, job, workflow_id, now)
     return job_id
 
 
-def queue(session: Session, job_id: int, job_uuid: str, job: JobDescription, workflow_id: int | None) -> None:
+def queue(session: Session, job_id: int, job_uuid: str, job: JobDescription, workflow_id: int | None, created: int) -> None:
     """Create the job's run, or end the job `failed` when no worker could ever hold it."""
     if job.total_cpus > get_settings().worker_cpus:
         store.finish_job(session, job_id, status="failed", reason=NO_MATCHING_RESOURCES, end_time=int(time.time()))
     else:
         conf = run_conf(job_id, job_uuid, sandbox_of(job_uuid), job, workflow_id)
-        runs.start_run(session, job_id, conf, len(job.tasks))
+        runs.start_run(session, job_id, conf, len(job.tasks), created)
 
 
 def restart_run(session: Session, row: Any) -> None:
     """Queue the run of a stored job whose run was never created."""
-    queue(session, row.id, row.uuid, parse_job(row.spec, in_workflow=row.workflow_id is not None), row.workflow_id)
+    job = parse_job(row.spec, in_workflow=row.workflow_id is not None)
+    queue(session, row.id, row.uuid, job, row.workflow_id, row.create_time)
 
 
 def run_conf(job_id: int, job_uuid: str, sandbox: Sandbox, job: JobDescription, workflow_id: int | None) -> dict[str, Any]:

@@ -111,6 +111,7 @@ class ContainerTaskOperator(BaseOperator):
             home=sandbox.home,
             tmp=sandbox.tmp,
             binds=[],
+            memory_mb=_memory_mb(job),
         )
         self.log.info("Running task %d: %s", self.index, shlex.join(argv))
         started = time.monotonic()
@@ -156,6 +157,15 @@ def _task_env(job, task, conf, sandbox: Sandbox, index: int, runtime: str) -> di
     if conf.get("workflow_id"):
         env["PROMINENCE_WORKFLOW_ID"] = str(conf["workflow_id"])
     return env
+
+
+def _memory_mb(job: dict[str, Any]) -> int | None:
+    """Spec §3.2: the scheduler is given 1000 MB per GB."""
+    resources = job.get("resources", {})
+    gb = resources.get("memory")
+    if gb is None and resources.get("memoryPerCpu") is not None:
+        gb = resources["memoryPerCpu"] * (resources.get("cpus") or 1)
+    return int(gb * 1000) if gb else None
 
 
 def _workdir(task: dict[str, Any]) -> str:
