@@ -20,6 +20,7 @@ import os
 import secrets
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -131,9 +132,10 @@ def stack_env(stack: Stack) -> dict[str, str]:
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__CORE__AUTH_MANAGER": "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager",
         "AIRFLOW__CORE__FERNET_KEY": values["AIRFLOW__CORE__FERNET_KEY"],
-        # LocalExecutor forks `parallelism` workers up front (~6 MiB PSS each; default 32); jobs are
-        # bounded by the pool anyway, so a few per core leave room for staging and workflow tasks.
-        "AIRFLOW__CORE__PARALLELISM": os.environ.get("AIRFLOW__CORE__PARALLELISM") or str(max(8, 4 * worker_cpus())),
+        # LocalExecutor forks `parallelism` workers up front (~2 MiB PSS each idle, more once used;
+        # default 32). Job tasks are bounded by the pool, so a few per core leave room for staging
+        # and workflow tasks.
+        "AIRFLOW__CORE__PARALLELISM": os.environ.get("AIRFLOW__CORE__PARALLELISM") or str(max(16, 4 * worker_cpus())),
         # Tasks talk to the api-server's execution API; the default URL is wrong for any port.
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{stack.url}/execution/",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": stack.database_url
@@ -226,7 +228,17 @@ def ensure_database(url: str) -> None:
     conn.close()
 
 
+def check_free(addresses: list[tuple[str, int]]) -> None:
+    """Fail fast on a taken port: a component that cannot bind would only crash-loop."""
+    for host, port in addresses:
+        with socket.socket() as s:
+            if s.connect_ex((host, port)) == 0:
+                raise StackError(f"{host}:{port} is already in use (set PROMINENCE_PORT / PROMINENCE_REGISTRY)")
+
+
 def prepare(stack: Stack, env: dict[str, str]) -> None:
+    host, port = stack.registry.rsplit(":", 1)
+    check_free([("127.0.0.1", stack.port), (host, int(port))])
     for sub in ("airflow", "run", "logs", "sandboxes", "registry", "udocker"):
         stack.path(sub).mkdir(parents=True, exist_ok=True)
     sys.path.insert(0, str(REPO / "plugins"))
@@ -265,11 +277,14 @@ def configure(stack: Stack, env: dict[str, str]) -> None:
 def cmd_up(stack: Stack, timeout: float) -> int:
     t0 = time.monotonic()
     env = {**os.environ, **stack_env(stack), MARKER: str(stack.home)}
+    supervisor_log = stack.path("logs", "supervisor.log")
     if stack.pid("supervisor") is None:
+        stop_all(stack)  # orphans of a supervisor that was killed would hold the ports
         prepare(stack, env)
         stack.record()
+        log_start = supervisor_log.stat().st_size if supervisor_log.exists() else 0
         argv = [sys.executable, str(Path(__file__).resolve()), "_supervise"]
-        supervisor = spawn(argv, stack.path("logs", "supervisor.log"), env, stack.home)
+        supervisor = spawn(argv, supervisor_log, env, stack.home)
         record_session(stack.path("run"), supervisor.pid)
         stack.pid_file("supervisor").write_text(f"{supervisor.pid}\n")
         # The CLI calls overlap the components' start-up instead of preceding it.
@@ -278,9 +293,14 @@ def cmd_up(stack: Stack, timeout: float) -> int:
         except StackError:
             cmd_down(stack)
             raise
+    else:
+        log_start = supervisor_log.stat().st_size
     deadline = time.monotonic() + timeout
     while not all((state := health(stack)).values()):
-        if stack.pid("supervisor") is None or time.monotonic() > deadline:
+        with open(supervisor_log, "rb") as f:
+            f.seek(log_start)
+            crashes = f.read().count(b" exited with ")
+        if stack.pid("supervisor") is None or crashes >= 3 or time.monotonic() > deadline:
             print(f"stack not healthy: {state}; see {stack.path('logs')}", file=sys.stderr)
             for name in ("supervisor", *COMPONENTS):
                 log = stack.path("logs", f"{name}.log")
@@ -297,16 +317,22 @@ def cmd_up(stack: Stack, timeout: float) -> int:
     return 0
 
 
-def cmd_down(stack: Stack) -> int:
+def stop_all(stack: Stack) -> list[int]:
+    """Stop the supervisor (which stops the components), then anything that survived it or ran
+    without one: component groups first, then stragglers in the stack's sessions. Returns survivors."""
     supervisor = stack.pid("supervisor")
     if supervisor is not None:
         signal_group(supervisor, signal.SIGTERM)
         wait_until(lambda: stack.pid("supervisor") is None, STOP_GRACE + 10)
-    # Whatever survived the supervisor, or ran without one: component groups, then stragglers.
     stop_groups([pid for name in ("supervisor", *COMPONENTS) if (pid := stack.pid(name)) is not None])
     remaining = sweep(stack.path("run"), stack.home)
     for name in ("supervisor", *COMPONENTS):
         stack.pid_file(name).unlink(missing_ok=True)
+    return remaining
+
+
+def cmd_down(stack: Stack) -> int:
+    remaining = stop_all(stack)
     if remaining:
         print(f"processes still running: {remaining}", file=sys.stderr)
         return 1
