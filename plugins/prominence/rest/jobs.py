@@ -11,7 +11,7 @@ from prominence.config import get_settings
 from prominence.engine import live
 from prominence.engine.submission import delete_jobs, sandbox_of, submit_job
 from prominence.model.errors import SpecError
-from prominence.model.job import parse_job
+from prominence.model.job import JobDescription, parse_job
 from prominence.model.views import Created, JobView, job_view
 from prominence.rest.body import json_body
 from prominence.rest.errors import ApiError, bad_request
@@ -42,7 +42,15 @@ def _create(identity: Identity, data: Any) -> int:
     return submit_job(identity, job)
 
 
-@router.post("/jobs", status_code=201, response_model=Created)
+JOB_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": JobDescription.model_json_schema(by_alias=True)}},
+    }
+}
+
+
+@router.post("/jobs", status_code=201, response_model=Created, openapi_extra=JOB_BODY)
 def create_job(identity: UserDep, data: Annotated[Any, Depends(json_body)]) -> dict:
     return {"id": _create(identity, data)}
 

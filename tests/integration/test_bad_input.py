@@ -1,0 +1,55 @@
+"""Bad input gets a clear 400/413 JSON error and changes nothing."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.integration.api import job
+
+
+def count_jobs(api) -> int:
+    return len(api.client.get("/jobs", params={"all": "true"}).json())
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        (b"{not json", "Request body is not valid JSON"),
+        (b'{"resources": {"cpus": 1, "memory": 1}}', "a job must contain tasks"),
+        (b'{"resources": {"cpus": 1, "memory": 1}, "tasks": []}', "a job cannot contain only sidecar tasks"),
+        (b'{"resources": {"cpus": "two", "memory": 1}, "tasks": [{"image": "x"}]}', "number of cpus must be an integer"),
+        (b'{"resources": {"cpus": -1, "memory": 1}, "tasks": [{"image": "x"}]}', "number of cpus must be an integer"),
+        (b'{"resources": {"cpus": 1, "memory": 1}, "tasks": [{"image": "x"}], "colour": 1}', 'invalid item "colour" in job description'),
+        (b'{"resources": {"cpus": 1, "memory": 1}, "tasks": [{"image": "x", "args": []}]}', 'invalid item "args" in task'),
+        (b'[1, 2]', "a job description must be a JSON object"),
+    ],
+)
+def test_rejected_jobs_store_nothing(alice, body, message):
+    before = count_jobs(alice)
+    response = alice.client.post("/jobs", content=body, headers={"Content-Type": "application/json"})
+    assert (response.status_code, response.json()) == (400, {"error": message})
+    assert count_jobs(alice) == before
+
+
+def test_a_body_over_one_mebibyte_is_413_json(alice, sample_image):
+    before = count_jobs(alice)
+    big = job(sample_image, "true", labels={"x": "y" * 500})
+    big["inputs"] = [{"filename": "big.txt", "content": "A" * (2 * 1024 * 1024)}]
+    response = alice.client.post("/jobs", json=big)
+    assert response.status_code == 413
+    assert "error" in response.json()
+    assert count_jobs(alice) == before
+
+
+def test_float_memory_and_the_typo_spelling_are_accepted(alice, sample_image):
+    body = job(sample_image, "true", policies={"ignoreTaskTailures": True})
+    body["resources"]["memory"] = 1.0
+    described = alice.wait(alice.submit(body))
+    assert described["policies"]["ignoreTaskFailures"] is True
+
+
+def test_more_cpus_than_any_worker_has_fail_with_no_matching_resources(alice, sample_image):
+    body = job(sample_image, "true")
+    body["resources"]["cpus"] = 1024
+    described = alice.wait(alice.submit(body))
+    assert (described["status"], described["statusReason"]) == ("failed", "No matching resources")
