@@ -30,7 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from supervisor import (
-    MARKER, STOP_GRACE, read_pid, record_session, signal_group, spawn, stop_groups, supervise, sweep, wait_until,
+    MARKER, STOP_GRACE, read_pid, record_session, signal_group, spawn, stack_processes, stop_groups, supervise, sweep,
+    wait_until,
 )
 
 REPO = Path(__file__).resolve().parent.parent
@@ -122,6 +123,12 @@ def stack_env(stack: Stack) -> dict[str, str]:
         "PROMINENCE_PUBLIC_URL": stack.api_url,
         "PROMINENCE_URL": stack.api_url,
         "PROMINENCE_JOB_TOKEN_SECRET": values["PROMINENCE_JOB_TOKEN_SECRET"],
+        # The engine refuses jobs wanting more cpus than this, so it must agree with the pool.
+        "PROMINENCE_WORKER_CPUS": str(worker_cpus()),
+        # The runtimes pull over plain HTTP from these only; the stack's registry has no TLS.
+        "PROMINENCE_INSECURE_REGISTRIES": ",".join(
+            dict.fromkeys([stack.registry, *filter(None, os.environ.get("PROMINENCE_INSECURE_REGISTRIES", "").split(","))])
+        ),
         "SAMPLE_IMAGE": f"{stack.registry}/{SAMPLE_IMAGE}",
         "AIRFLOW_HOME": str(stack.path("airflow")),
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO / "plugins"), os.environ.get("PYTHONPATH")])),
@@ -320,12 +327,13 @@ def cmd_up(stack: Stack, timeout: float) -> int:
 def stop_all(stack: Stack) -> list[int]:
     """Stop the supervisor (which stops the components), then anything that survived it or ran
     without one: component groups first, then stragglers in the stack's sessions. Returns survivors."""
+    seen = stack_processes(stack.path("run"), stack.home)
     supervisor = stack.pid("supervisor")
     if supervisor is not None:
         signal_group(supervisor, signal.SIGTERM)
         wait_until(lambda: stack.pid("supervisor") is None, STOP_GRACE + 10)
     stop_groups([pid for name in ("supervisor", *COMPONENTS) if (pid := stack.pid(name)) is not None])
-    remaining = sweep(stack.path("run"), stack.home)
+    remaining = sweep(stack.path("run"), stack.home, seen)
     for name in ("supervisor", *COMPONENTS):
         stack.pid_file(name).unlink(missing_ok=True)
     return remaining
@@ -397,7 +405,7 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_token(stack, args.user, args.groups)
     if args.command == "env":
         return cmd_env(stack, args.json)
-    supervise(component_commands(stack), stack.path("run"), stack.path("logs"), stack.home)
+    supervise(component_commands(stack), stack.home, stack.path("run"), stack.path("logs"))
     return 0
 
 

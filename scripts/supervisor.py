@@ -12,6 +12,7 @@ environment with setproctitle as the api-server does).
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
@@ -23,16 +24,17 @@ MARKER = "PROMINENCE_STACK_HOME"
 STOP_GRACE = 15.0
 STABLE_AFTER = 60.0
 MAX_BACKOFF = 60.0
+PR_SET_CHILD_SUBREAPER = 36
 BOOT_ID = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
 
 
-def proc_stat(pid: int) -> tuple[int, int] | None:
-    """(session id, start time in clock ticks) of a live, non-zombie process, else None."""
+def proc_stat(pid: int) -> tuple[int, int, int] | None:
+    """(parent pid, session id, start time in clock ticks) of a live, non-zombie process."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
         return None
-    return None if fields[0] in "ZX" else (int(fields[3]), int(fields[19]))
+    return None if fields[0] in "ZX" else (int(fields[1]), int(fields[3]), int(fields[19]))
 
 
 def record_session(run_dir: Path, pid: int) -> None:
@@ -40,7 +42,7 @@ def record_session(run_dir: Path, pid: int) -> None:
     stat = proc_stat(pid)
     if stat is not None:
         with open(run_dir / "sessions", "a") as f:
-            f.write(f"{pid} {stat[1]} {BOOT_ID}\n")
+            f.write(f"{pid} {stat[2]} {BOOT_ID}\n")
 
 
 def sessions(run_dir: Path) -> dict[int, int]:
@@ -60,40 +62,47 @@ def read_pid(pid_file: Path) -> int | None:
     except (OSError, ValueError):
         return None
     stat = proc_stat(pid)
-    return pid if stat is not None and sessions(pid_file.parent).get(pid) == stat[1] else None
+    return pid if stat is not None and sessions(pid_file.parent).get(pid) == stat[2] else None
 
 
-def stack_pids(run_dir: Path, home: Path) -> list[int]:
-    """Every live process of the stack, except this process and its ancestors."""
+def stack_processes(run_dir: Path, home: Path) -> dict[int, int]:
+    """Every live process of the stack (pid -> start ticks), except this process and its ancestors.
+
+    Ours: members of a recorded session, carriers of MARKER, and all their descendants (apptainer's
+    runtime parent calls setsid and clears the environment, yet is a child of a task process).
+    """
+    table: dict[int, tuple[int, int, int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (stat := proc_stat(int(entry.name))) is not None:
+            table[int(entry.name)] = stat
     mine, pid = set(), os.getpid()
-    while pid > 1:
+    while pid in table:
         mine.add(pid)
-        try:
-            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            break
+        pid = table[pid][0]
     leaders = sessions(run_dir)
     # A recorded session whose leader's pid now belongs to a newer process is someone else's.
-    ours = {sid for sid, start in leaders.items() if (stat := proc_stat(sid)) is None or stat[1] == start}
+    live = {sid for sid, start in leaders.items() if sid not in table or table[sid][2] == start}
     marker = f"{MARKER}={home}".encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) in mine:
-            continue
-        pid = int(entry.name)
-        stat = proc_stat(pid)
-        if stat is None:
-            continue
-        sid, start = stat
-        if sid in ours and start >= leaders[sid]:
-            found.append(pid)
-            continue
+
+    def is_root(pid: int, sid: int, start: int) -> bool:
+        if sid in live and start >= leaders[sid]:
+            return True
         try:
-            if marker in (entry / "environ").read_bytes().split(b"\0"):
-                found.append(pid)
+            return marker in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
         except OSError:
-            pass
-    return found
+            return False
+
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    todo = [pid for pid, (_, sid, start) in table.items() if is_root(pid, sid, start)]
+    found: dict[int, int] = {}
+    while todo:
+        pid = todo.pop()
+        if pid not in found:
+            found[pid] = table[pid][2]
+            todo.extend(children.get(pid, []))
+    return {pid: start for pid, start in found.items() if pid not in mine}
 
 
 def signal_group(pgid: int, sig: int) -> None:
@@ -147,15 +156,26 @@ def kill(pid: int, sig: int) -> None:
         pass
 
 
-def sweep(run_dir: Path, home: Path) -> list[int]:
-    """Terminate, then kill, every process left of the stack; return the survivors."""
-    for pid in stack_pids(run_dir, home):
+def sweep(run_dir: Path, home: Path, seen: dict[int, int], reap: Callable[[], object] = lambda: None) -> list[int]:
+    """Terminate, then kill, every process left of the stack; return the survivors.
+
+    `seen` is a snapshot taken before stopping: processes whose parents died since were
+    reparented to init and can no longer be found as descendants.
+    """
+
+    def left() -> list[int]:
+        reap()
+        now = stack_processes(run_dir, home)
+        survivors = {pid for pid, start in seen.items() if (stat := proc_stat(pid)) and stat[2] == start}
+        return sorted(survivors | now.keys())
+
+    for pid in left():
         kill(pid, signal.SIGTERM)
-    if not wait_until(lambda: not stack_pids(run_dir, home), 5):
-        for pid in stack_pids(run_dir, home):
+    if not wait_until(lambda: not left(), 5):
+        for pid in left():
             kill(pid, signal.SIGKILL)
-        wait_until(lambda: not stack_pids(run_dir, home), 5)
-    survivors = stack_pids(run_dir, home)
+        wait_until(lambda: not left(), 5)
+    survivors = left()
     if not survivors:
         (run_dir / "sessions").unlink(missing_ok=True)
     return survivors
@@ -174,11 +194,38 @@ def log(message: str) -> None:
     print(f"{time.strftime('%F %T')} {message}", flush=True)
 
 
-def supervise(commands: dict[str, list[str]], run_dir: Path, log_dir: Path, cwd: Path) -> None:
+def reap(procs: dict[str, subprocess.Popen]) -> None:
+    """Collect every exited child, adopted orphans included, and note our components' codes.
+
+    As a subreaper we must wait for any child, so Popen.poll() is never used: it would find its
+    child already reaped by us.
+    """
+    by_pid = {p.pid: p for p in procs.values()}
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        if pid in by_pid:
+            by_pid[pid].returncode = os.waitstatus_to_exitcode(status)
+
+
+def become_subreaper() -> None:
+    """Orphans of our components (a task's container after its worker was killed) are reparented
+    to us instead of init, so they stay findable as the stack's descendants."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        log(f"prctl(PR_SET_CHILD_SUBREAPER) failed: {os.strerror(ctypes.get_errno())}")
+
+
+def supervise(commands: dict[str, list[str]], home: Path, run_dir: Path, log_dir: Path) -> None:
     """Keep every command running until SIGTERM, restarting one that exits with backoff.
 
     The backoff doubles from 1 s up to MAX_BACKOFF and resets once a component has stayed up for
-    STABLE_AFTER, so a crash loop (say, a broken plugin) does not spin the CPU.
+    STABLE_AFTER, so a crash loop (say, a broken plugin) does not spin the CPU. On SIGTERM, stop
+    the components, then every process they left behind.
     """
     stopping = False
 
@@ -189,17 +236,19 @@ def supervise(commands: dict[str, list[str]], run_dir: Path, log_dir: Path, cwd:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    become_subreaper()
     env = dict(os.environ)
     procs: dict[str, subprocess.Popen] = {}
     started: dict[str, float] = {}
     failures = dict.fromkeys(commands, 0)
     not_before = dict.fromkeys(commands, 0.0)
     while not stopping:
+        reap(procs)
         now = time.monotonic()
         for name, argv in commands.items():
             proc = procs.get(name)
             if proc is not None:
-                if proc.poll() is None:
+                if proc.returncode is None:
                     if now - started[name] > STABLE_AFTER:
                         failures[name] = 0
                     continue
@@ -210,14 +259,15 @@ def supervise(commands: dict[str, list[str]], run_dir: Path, log_dir: Path, cwd:
                 del procs[name]
                 not_before[name] = now + delay
             if now >= not_before[name] and not stopping:
-                procs[name] = spawn(argv, log_dir / f"{name}.log", env, cwd)
+                procs[name] = spawn(argv, log_dir / f"{name}.log", env, home)
                 record_session(run_dir, procs[name].pid)
                 started[name] = now
                 (run_dir / f"{name}.pid").write_text(f"{procs[name].pid}\n")
                 log(f"started {name} pid {procs[name].pid}")
         time.sleep(0.2)
     log("stopping")
-    stop_groups([p.pid for p in procs.values()], reap=lambda: [p.poll() for p in procs.values()])
+    stop_groups([p.pid for p in procs.values()], reap=lambda: reap(procs))
     for name in commands:
         (run_dir / f"{name}.pid").unlink(missing_ok=True)
-    log("stopped")
+    survivors = sweep(run_dir, home, {}, reap=lambda: reap(procs))
+    log(f"stopped; still running: {survivors}" if survivors else "stopped")
