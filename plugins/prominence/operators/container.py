@@ -103,11 +103,16 @@ class ContainerTaskOperator(BaseOperator):
         return max(minutes * 60 - used, 0.0)
 
     def _run(self, runtime, image, sandbox: Sandbox, job, task, conf, budget: float) -> tuple[int, dict, bool]:
+        workdir = _workdir(task)
+        inside = (sandbox.home / workdir.removeprefix("/home/user/")).resolve()
+        if workdir.startswith("/home/user/") and inside.is_relative_to(sandbox.home.resolve()):
+            # A working directory in the job's home is created for the task, as the wrapper did.
+            inside.mkdir(parents=True, exist_ok=True)
         argv, env = runtime.run_command(
             image,
             cmd=shlex.split(task["cmd"]) if task.get("cmd") else None,
             env=_task_env(job, task, conf, sandbox, self.index, runtime.name),
-            workdir=_workdir(task),
+            workdir=workdir,
             home=sandbox.home,
             tmp=sandbox.tmp,
             binds=[],
