@@ -131,7 +131,9 @@ def stack_env(stack: Stack) -> dict[str, str]:
         ),
         "SAMPLE_IMAGE": f"{stack.registry}/{SAMPLE_IMAGE}",
         "AIRFLOW_HOME": str(stack.path("airflow")),
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO / "plugins"), os.environ.get("PYTHONPATH")])),
+        "PYTHONPATH": os.pathsep.join(
+            dict.fromkeys([str(REPO / "plugins"), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))])
+        ),
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
