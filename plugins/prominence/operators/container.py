@@ -15,6 +15,7 @@ import subprocess
 import threading
 import time
 from datetime import timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from prominence.runtimes.base import ImagePullError
 REPORT_KEY = "report"
 WALLTIME_EXCEEDED = "WallTimeLimitExceeded"
 KILL_GRACE_SECONDS = 5
+GNU_TIME = "/usr/bin/time"
 
 
 class ContainerTaskOperator(BaseOperator):
@@ -49,7 +51,12 @@ class ContainerTaskOperator(BaseOperator):
         ti = context["ti"]
         self._wait_for_predecessor(sandbox, job)
 
-        report: dict[str, Any] = {"index": self.index, "retries": ti.try_number - 1, "startTime": int(time.time())}
+        report: dict[str, Any] = {
+            "index": self.index,
+            "retries": ti.try_number - 1,
+            "startTime": int(time.time()),
+            "cpu": _cpu(),
+        }
         runtime = get_runtime(task.get("runtime", "singularity"))
         try:
             image = runtime.pull(task["image"], sandbox.root)
@@ -118,6 +125,11 @@ class ContainerTaskOperator(BaseOperator):
             binds=[],
             memory_mb=_memory_mb(job),
         )
+        usage_file = sandbox.root / "json" / f"usage-{self.index}"
+        if Path(GNU_TIME).exists():
+            # Measured by GNU time so that the peak RSS is the task's, not that of this Python
+            # process, which a child forked from it carries until it execs.
+            argv = [GNU_TIME, "-q", "-f", "%M %U %S", "-o", str(usage_file), "--", *argv]
         self.log.info("Running task %d: %s", self.index, shlex.join(argv))
         started = time.monotonic()
         with sandbox.log("stdout").open("ab") as out, sandbox.log("stderr").open("ab") as err:
@@ -137,6 +149,7 @@ class ContainerTaskOperator(BaseOperator):
             "cpuTimeUsage": round(rusage.ru_utime + rusage.ru_stime, 3),
             "maxResidentSetSizeKB": rusage.ru_maxrss,
         }
+        usage.update(_measured_usage(usage_file))
         return self._process.returncode, usage, timed_out
 
     def _publish(self, sandbox: Sandbox, ti: Any, report: dict[str, Any]) -> None:
@@ -162,6 +175,30 @@ def _task_env(job, task, conf, sandbox: Sandbox, index: int, runtime: str) -> di
     if conf.get("workflow_id"):
         env["PROMINENCE_WORKFLOW_ID"] = str(conf["workflow_id"])
     return env
+
+
+def _measured_usage(path: Path) -> dict[str, Any]:
+    """GNU time's `%M %U %S` line, if it wrote one (it does not when the task was killed)."""
+    try:
+        rss, user, system = path.read_text().split()[-3:]
+        return {"maxResidentSetSizeKB": int(rss), "cpuTimeUsage": round(float(user) + float(system), 3)}
+    except (OSError, ValueError):
+        return {}
+
+
+@lru_cache(maxsize=1)
+def _cpu() -> dict[str, str]:
+    """execution.cpu (spec §4.2): what lscpu would say of this worker's processor."""
+    fields = {"vendor_id": "vendor", "model name": "model", "cpu MHz": "clock"}
+    found: dict[str, str] = {}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() in fields and fields[key.strip()] not in found:
+                found[fields[key.strip()]] = value.strip()
+    except OSError:
+        pass
+    return found
 
 
 def _memory_mb(job: dict[str, Any]) -> int | None:
