@@ -266,6 +266,10 @@ def supervise(commands: dict[str, list[str]], home: Path, run_dir: Path, log_dir
                 log(f"started {name} pid {procs[name].pid}")
         time.sleep(0.2)
     log("stopping")
+    # The scheduler first, while the api-server still answers: its running tasks are told to
+    # stop and report back, so their jobs run again after the next `up` instead of failing.
+    if "scheduler" in procs:
+        stop_groups([procs["scheduler"].pid], reap=lambda: reap(procs))
     stop_groups([p.pid for p in procs.values()], reap=lambda: reap(procs))
     for name in commands:
         (run_dir / f"{name}.pid").unlink(missing_ok=True)

@@ -107,3 +107,27 @@ def stack(tmp_path_factory) -> RunningStack:
         if database is not None:
             postgres(env["PROMINENCE_DATABASE_URL"], f'DROP DATABASE IF EXISTS "{database.database}" WITH (FORCE)')
         assert down.returncode == 0, f"stack.py down failed:\n{down.stdout}\n{down.stderr}"
+
+
+@pytest.fixture(scope="session")
+def sample_image(stack) -> str:
+    """An image the stack serves from its own registry (a busybox with a POSIX shell)."""
+    for line in (stack.home / "env").read_text().splitlines():
+        key, _, value = line.removeprefix("export ").partition("=")
+        if key == "SAMPLE_IMAGE":
+            return value
+    raise KeyError("SAMPLE_IMAGE")
+
+
+@pytest.fixture(scope="session")
+def alice(stack):
+    from tests.integration.api import Api
+
+    return Api(stack.url, stack.token("alice"))
+
+
+@pytest.fixture(scope="session")
+def bob(stack):
+    from tests.integration.api import Api
+
+    return Api(stack.url, stack.token("bob"))

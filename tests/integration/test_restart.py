@@ -1,6 +1,8 @@
-"""`down` then `up` keeps every job with its state and logs."""
+"""`down` then `up` keeps every job with its state and logs; a job it interrupted runs again."""
 
 from __future__ import annotations
+
+import time
 
 from tests.integration.api import Api, job
 
@@ -9,8 +11,9 @@ def test_jobs_survive_a_restart(stack, alice, sample_image):
     done = alice.submit(job(sample_image, "echo kept"))
     failed = alice.submit(job(sample_image.replace("busybox", "missing"), "true"))
     alice.wait(done), alice.wait(failed)
-    running = alice.submit(job(sample_image, "sleep 300", policies={"leaveInQueue": True}))
+    running = alice.submit(job(sample_image, "sh -c 'echo start; sleep 300'"))
     alice.wait(running, states=("running",))
+    wait_for_output(alice, running, "start\n")
     before = {job_id: alice.describe(job_id) for job_id in (done, failed)}
 
     assert stack.stack_py("down").returncode == 0
@@ -27,5 +30,14 @@ def test_jobs_survive_a_restart(stack, alice, sample_image):
         )
     assert fresh.stdout(done) == "kept\n"
     assert running in fresh.ids("/jobs")
+    wait_for_output(fresh, running, "start\nstart\n")
+    assert fresh.describe(running)["status"] == "running"
     assert fresh.client.delete(f"/jobs/{running}").status_code == 200
     assert fresh.wait(running)["status"] == "deleted"
+
+
+def wait_for_output(api: Api, job_id: int, expected: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while api.stdout(job_id) != expected and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert api.stdout(job_id) == expected

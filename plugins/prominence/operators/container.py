@@ -42,6 +42,7 @@ class ContainerTaskOperator(BaseOperator):
         super().__init__(**kwargs)
         self.index = index
         self._process: subprocess.Popen | None = None
+        self._interrupted = False
 
     def execute(self, context: Any) -> None:
         conf = context["dag_run"].conf
@@ -73,6 +74,11 @@ class ContainerTaskOperator(BaseOperator):
 
         budget = self._walltime_budget(sandbox, job)
         exit_code, usage, timed_out = self._run(runtime, image, sandbox, job, task, conf, budget)
+        if self._interrupted:
+            # Not the task's doing: run it again when the scheduler can (a deleted job's run has
+            # already failed, so this changes nothing for it).
+            runtime.cleanup(image)
+            raise AirflowRescheduleException(reschedule_date=_utcnow() + timedelta(seconds=1))
         report.update(exitCode=exit_code, endTime=int(time.time()), **usage)
         if timed_out:
             report["error"] = WALLTIME_EXCEEDED
@@ -87,6 +93,8 @@ class ContainerTaskOperator(BaseOperator):
             raise RuntimeError(f"task {self.index} exited with code {exit_code}")
 
     def on_kill(self) -> None:
+        """Stopped from outside (the stack shutting down, or the job deleted): stop the container."""
+        self._interrupted = True
         if self._process is not None and self._process.poll() is None:
             _kill_group(self._process.pid)
 
