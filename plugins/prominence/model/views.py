@@ -69,8 +69,18 @@ def job_view(row: Any, status: str, start_time: int | None, detail: bool) -> dic
         view["events"]["endTime"] = row.end_time
     if detail:
         view.update({key: spec[key] for key in DETAIL_FIELDS if key in spec})
+        if "storage" in spec:
+            view["storage"] = redacted(spec["storage"])
         for key in ("outputFiles", "outputDirs"):
             if key in spec:
                 view[key] = [{"name": name, "url": ""} for name in spec[key]]
         view["execution"] = row.execution or {}
     return view
+
+
+def redacted(storage: dict[str, Any]) -> dict[str, Any]:
+    """Storage as returned: the OneData token is never shown (spec §3.6)."""
+    onedata = storage.get("onedata")
+    if not isinstance(onedata, dict) or "token" not in onedata:
+        return storage
+    return {**storage, "onedata": {**onedata, "token": "***"}}
