@@ -38,10 +38,20 @@ class Settings(BaseSettings):
     insecure_registries: str = "127.0.0.1:5000"
     # udocker's repository of images and containers; default <home>/udocker.
     udocker_dir: Path | None = None
+    # Spec §7.3: at most this many jobs of a workflow queued but not yet running.
+    workflow_max_idle: int = 20
+    # How often a waiting workflow node asks the API for its jobs' progress (seconds).
+    workflow_poll_seconds: float = 1.0
+    workflow_dag_prefix: str = "prominence_workflow_"
 
     @property
     def sandboxes(self) -> Path:
         return self.home / "sandboxes"
+
+    @property
+    def workflow_dags(self) -> Path:
+        """The DAG bundle folder holding one generated file per live workflow."""
+        return self.home / "workflows"
 
 
 @lru_cache

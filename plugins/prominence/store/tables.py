@@ -39,6 +39,37 @@ jobs = Table(
     Column("in_queue", Boolean, nullable=False, default=True),
     Column("leave_in_queue", Boolean, nullable=False, default=False),
     Column("workflow_id", Integer, nullable=True),
+    # Workflow jobs: the job's own name in the workflow, its factory instance index and
+    # parameters, and the try of the workflow node that released it.
+    Column("workflow_job", String(512), nullable=True),
+    Column("workflow_index", Integer, nullable=True),
+    Column("workflow_try", Integer, nullable=True),
+    Column("parameters", JSON, nullable=True),
     Index("ix_prominence_jobs_owner_queue", "owner", "in_queue"),
+    Index("ix_prominence_jobs_workflow", "workflow_id", "workflow_job"),
     Index("ix_prominence_jobs_owner_end", "owner", "end_time"),
+)
+
+workflows = Table(
+    "prominence_workflows",
+    metadata,
+    # Drawn from prominence_ids, like job ids (spec §1.2).
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("uuid", String(36), nullable=False, unique=True),
+    Column("owner", String(256), nullable=False),
+    Column("groups", String(1024), nullable=False, default=""),
+    Column("name", String(512), nullable=False, default=""),
+    # idle until terminal; running/idle of an active workflow is derived from its jobs.
+    Column("status", String(16), nullable=False, default="idle"),
+    Column("status_reason", Text, nullable=True),
+    Column("spec", JSON, nullable=False),
+    Column("labels", JSON, nullable=True),
+    Column("create_time", BigInteger, nullable=False),
+    Column("start_time", BigInteger, nullable=True),
+    Column("end_time", BigInteger, nullable=True),
+    Column("in_queue", Boolean, nullable=False, default=True),
+    Column("leave_in_queue", Boolean, nullable=False, default=False),
+    # A rerun (PUT /workflows/<id>) inherits its ancestors' successful jobs: their ids, newest first.
+    Column("lineage", JSON, nullable=False, default=list),
+    Index("ix_prominence_workflows_owner_queue", "owner", "in_queue"),
 )
