@@ -59,7 +59,7 @@ status:
 token:
 	@$(STACK) token $(USER) $(if $(GROUPS),--groups $(GROUPS))
 
-test: venv system cli
+test: system venv cli
 	$(PY) -m pytest $(PYTEST_FLAGS) tests
 	$(MAKE) --no-print-directory test-postgres
 
@@ -78,5 +78,5 @@ test-postgres: venv
 bench: venv
 	@if [ -f bench/run.py ]; then $(PY) bench/run.py; else echo "bench: bench/run.py not found yet"; fi
 
-run: venv system up
+run: system venv up
 	$(PY) scripts/sample_job.py

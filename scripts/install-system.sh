@@ -7,7 +7,7 @@ set -eu
 
 PREFIX=${PROMINENCE_APPTAINER_PREFIX:-/opt/prominence/apptainer}
 BINLINK=/usr/local/bin/apptainer
-PACKAGES="time docker-registry skopeo umoci busybox-static proot patchelf squashfs-tools uidmap
+PACKAGES="python3-venv postgresql-client time docker-registry skopeo umoci busybox-static proot patchelf squashfs-tools uidmap
 e2fsprogs ca-certificates"
 SID_PACKAGES="apptainer libc6 libseccomp2 libsqlite3-0"
 ARCH_LIBDIR=lib/x86_64-linux-gnu

@@ -24,6 +24,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowRescheduleExcept
 
 from prominence.config import get_settings
 from prominence.engine.sandbox import Sandbox
+from prominence.engine.staging import artifact_binds
 from prominence.runtimes import get_runtime
 from prominence.runtimes.base import ImagePullError
 
@@ -95,7 +96,7 @@ class ContainerTaskOperator(BaseOperator):
     def on_kill(self) -> None:
         """Stopped from outside (the stack shutting down, or the job deleted): stop the container."""
         self._interrupted = True
-        if self._process is not None and self._process.poll() is None:
+        if self._process is not None:
             _kill_group(self._process.pid)
 
     def _wait_for_predecessor(self, sandbox: Sandbox, job: dict[str, Any]) -> None:
@@ -130,7 +131,7 @@ class ContainerTaskOperator(BaseOperator):
             workdir=workdir,
             home=sandbox.home,
             tmp=sandbox.tmp,
-            binds=[],
+            binds=artifact_binds(sandbox),
             memory_mb=_memory_mb(job),
         )
         usage_file = sandbox.root / "json" / f"usage-{self.index}"
@@ -224,19 +225,22 @@ def _workdir(task: dict[str, Any]) -> str:
 
 
 def _kill_group(pid: int) -> None:
-    """SIGTERM the container's process group, then SIGKILL what is left after a grace period."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(pid, sig)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + KILL_GRACE_SECONDS
-        while sig == signal.SIGTERM and time.monotonic() < deadline:
-            try:
-                os.killpg(pid, 0)
-            except ProcessLookupError:
-                return
-            time.sleep(0.1)
+    """SIGTERM the container's process group now and SIGKILL it after a grace period.
+
+    It returns at once: it runs in a signal handler (on_kill) and in the walltime timer, while
+    the operator's main thread waits for the process and reaps it.
+    """
+    _signal_group(pid, signal.SIGTERM)
+    timer = threading.Timer(KILL_GRACE_SECONDS, _signal_group, args=(pid, signal.SIGKILL))
+    timer.daemon = True
+    timer.start()
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        pass
 
 
 def _utcnow():
