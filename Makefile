@@ -75,8 +75,8 @@ test-postgres: venv
 		echo "test-postgres: PostgreSQL is not reachable on 127.0.0.1, skipped"; \
 	fi
 
-bench: venv
-	@if [ -f bench/run.py ]; then $(PY) bench/run.py; else echo "bench: bench/run.py not found yet"; fi
+bench: system venv
+	$(PY) bench/run.py
 
 run: system venv up
 	$(PY) scripts/sample_job.py

@@ -1,0 +1,75 @@
+#!/usr/bin/env python3
+"""`make bench`: every benchmark against a freshly started embedded stack, one table of figures.
+
+Each figure is printed with its target (DESIGN.md §5), a baseline measured in the same run and
+the ratio; the results also go to bench/results/latest.json. Nothing here asserts a timing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(REPO), str(REPO / "plugins")]
+
+from bench import latency, memory, rest, throughput  # noqa: E402
+from bench.stack import fresh_stack  # noqa: E402
+
+RESULTS = REPO / "bench" / "results" / "latest.json"
+
+
+def rows_of(results: dict) -> list[tuple[str, float, str, float, str]]:
+    """(figure, value, target, baseline, unit) for the table."""
+    rows = []
+    health = {r["stored"]: r for r in results["rest"] if r["call"] == "health (baseline)"}
+    targets = {"create": ("≤ 50", "≤ 250"), "list active": ("≤ 100", "≤ 100"), "describe": ("≤ 100", "≤ 100"), "stdout": ("", "")}
+    for r in results["rest"]:
+        if r["call"] in targets:
+            base, (p50_target, p99_target) = health[r["stored"]], targets[r["call"]]
+            rows.append((f"{r['call']} p50 @ {r['stored']} stored", r["p50_ms"], p50_target, base["p50_ms"], "ms"))
+            rows.append((f"{r['call']} p99 @ {r['stored']} stored", r["p99_ms"], p99_target, base["p99_ms"], "ms"))
+    for r in results["latency"]:
+        target = "≤ 1.5" if r["what"] == "submit → running" else "≤ 2.5"
+        rows.append((f"{r['what']} p50 ({r['runtime']})", r["p50_s"], target, r["direct_p50_s"], "s"))
+        rows.append((f"{r['what']} p90 ({r['runtime']})", r["p90_s"], "", r["direct_p50_s"], "s"))
+    t = results["throughput"]
+    direct = next(r["direct_p50_s"] for r in results["latency"] if r["runtime"] == "singularity")
+    rows.append((f"throughput, {t['jobs']} trivial jobs", t["jobs_per_minute"], "≥ 100", 60 / direct * (os.cpu_count() or 1), "jobs/min"))
+    rows.append((f"jobs not completed of {t['jobs']}", t["not_completed"], "0", 0, "jobs"))
+    m = results["memory"]
+    for name, mib in m["components_mib"].items():
+        rows.append((f"idle PSS {name}", mib, "", m["bare_python_mib"], "MiB"))
+    rows.append(("idle PSS whole stack", m["total_mib"], "≤ 1228.8", m["bare_python_mib"], "MiB"))
+    return rows
+
+
+def print_table(rows) -> None:
+    print(f"{'figure':44} {'value':>10} {'unit':8} {'target':>10} {'baseline':>10} {'ratio':>8}")
+    for figure, value, target, baseline, unit in rows:
+        ratio = value / baseline if baseline else float("nan")
+        print(f"{figure:44} {value:10.2f} {unit:8} {target:>10} {baseline:10.2f} {ratio:8.2f}")
+
+
+def main() -> None:
+    started = time.time()
+    with fresh_stack() as stack:
+        results = {"memory": memory.run(stack)}
+        results["latency"] = latency.run(stack)
+        results["rest"] = rest.run(stack)
+        results["throughput"] = throughput.run(stack)
+    results["machine"] = {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}
+    results["seconds"] = time.time() - started
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    print_table(rows_of(results))
+    print(f"\n(baselines: GET /health for REST, the same command run directly in the runtime for job latency "
+          f"and throughput, a bare Python interpreter for memory; results in {RESULTS.relative_to(REPO)})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+"""A freshly started embedded stack for the benchmarks, on free loopback ports in a temp home."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+STACK_PY = REPO / "scripts" / "stack.py"
+
+
+@dataclass
+class BenchStack:
+    home: Path
+    env: dict[str, str]
+
+    @property
+    def url(self) -> str:
+        return self.env["PROMINENCE_URL"]
+
+    @property
+    def sample_image(self) -> str:
+        for line in (self.home / "env").read_text().splitlines():
+            key, _, value = line.removeprefix("export ").partition("=")
+            if key == "SAMPLE_IMAGE":
+                return value
+        raise KeyError("SAMPLE_IMAGE")
+
+    def stack_py(self, *args: str) -> str:
+        done = subprocess.run([sys.executable, str(STACK_PY), *args], env=self.env, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"stack.py {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+        return done.stdout
+
+    def token(self, user: str) -> str:
+        return self.stack_py("token", user)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def fresh_stack() -> Iterator[BenchStack]:
+    home = Path(tempfile.mkdtemp(prefix="prominence-bench-"))
+    env = {
+        **os.environ,
+        "PROMINENCE_HOME": str(home),
+        "PROMINENCE_PORT": str(_free_port()),
+        "PROMINENCE_REGISTRY": f"127.0.0.1:{_free_port()}",
+        "PROMINENCE_S3_PORT": str(_free_port()),
+    }
+    stack = BenchStack(home, env)
+    try:
+        stack.stack_py("up")
+        stack.env.update(json.loads(stack.stack_py("env", "--json")))
+        yield stack
+    finally:
+        stack.stack_py("down")
