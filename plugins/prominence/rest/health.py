@@ -1,12 +1,48 @@
-"""GET /health: the one route without authentication."""
+"""GET /health (spec §12), the one route without authentication: 204, or 409 naming what is down."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+import logging
+from collections.abc import Callable
 
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from prominence.store.db import session_scope
+
+log = logging.getLogger(__name__)
 router = APIRouter()
 
 
-@router.get("/health", status_code=204, response_class=Response)
+def database_ok() -> bool:
+    with session_scope() as session:
+        return session.execute(text("SELECT 1")).scalar() == 1
+
+
+def scheduler_ok() -> bool:
+    """A scheduler heartbeating recently: without one, no job would ever start."""
+    from airflow.jobs.job import most_recent_job
+
+    with session_scope() as session:
+        job = most_recent_job("SchedulerJob", session=session)
+        return job is not None and job.is_alive()
+
+
+CHECKS: dict[str, Callable[[], bool]] = {"DATABASE": database_ok, "SCHEDULER": scheduler_ok}
+
+
+@router.get("/health", status_code=204, response_class=Response, responses={409: {"description": "Components down"}})
 def health() -> Response:
+    failed = []
+    for name, check in CHECKS.items():
+        try:
+            healthy = check()
+        except Exception as exc:  # a check that cannot run is a failed check
+            log.warning("Health check %s failed: %s", name, exc)
+            healthy = False
+        if not healthy:
+            failed.append(name)
+    if failed:
+        return JSONResponse({"errors": ",".join(failed)}, status_code=409)
     return Response(status_code=204)
