@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Bring the embedded PROMINENCE stack (Airflow + local image registry) up and down, supervised.
+"""Bring the embedded PROMINENCE stack (Airflow, image registry, S3 server) up and down, supervised.
 
     stack.py up | down | status | token USER [--groups G] | env [--json]
 
@@ -36,7 +36,7 @@ from supervisor import (
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-COMPONENTS = ("registry", "api-server", "scheduler", "dag-processor", "triggerer")
+COMPONENTS = ("registry", "s3", "api-server", "scheduler", "dag-processor", "triggerer")
 SAMPLE_IMAGE = "prominence/busybox:latest"
 
 
@@ -48,6 +48,7 @@ class Stack:
     port: int
     registry: str
     database_url: str | None
+    s3_port: int
 
     @classmethod
     def load(cls) -> Stack:
@@ -62,16 +63,23 @@ class Stack:
             port=int(pick("PROMINENCE_PORT", "port", 8080)),
             registry=pick("PROMINENCE_REGISTRY", "registry", "127.0.0.1:5000"),
             database_url=pick("PROMINENCE_DATABASE_URL", "database_url", None),
+            s3_port=int(pick("PROMINENCE_S3_PORT", "s3_port", 9000)),
         )
 
     def record(self) -> None:
         """Remember port/registry/database so later commands need no env vars."""
-        settings = {"port": self.port, "registry": self.registry, "database_url": self.database_url}
+        settings = {"port": self.port, "registry": self.registry, "database_url": self.database_url,
+                    "s3_port": self.s3_port}
         (self.home / "stack.json").write_text(json.dumps(settings, indent=2) + "\n")
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def s3_url(self) -> str:
+        """The embedded S3 server; presigned URLs name it, so clients must reach it too."""
+        return f"http://127.0.0.1:{self.s3_port}"
 
     @property
     def api_url(self) -> str:
@@ -89,7 +97,8 @@ class Stack:
 
 
 def load_secrets(stack: Stack) -> dict[str, str]:
-    """Generate secrets.env once, then reuse it: tokens and encrypted connections survive restarts."""
+    """Generate secrets.env once, then reuse it: tokens and encrypted connections survive restarts.
+    A secret added by a newer version is appended to an existing file, the others kept."""
     path = stack.path("secrets.env")
     if not path.exists():
         from cryptography.fernet import Fernet
@@ -105,7 +114,40 @@ def load_secrets(stack: Stack) -> dict[str, str]:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as f:
             f.writelines(f"{k}={v}\n" for k, v in values.items())
-    return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+    values = dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+    added = {
+        # The embedded S3 server's only credentials (secret_key: no comma, rclone's separator).
+        "PROMINENCE_S3_EMBEDDED_ACCESS_KEY": "prominence-" + secrets.token_hex(8),
+        "PROMINENCE_S3_EMBEDDED_SECRET_KEY": secrets.token_urlsafe(32),
+    }
+    missing = {k: v for k, v in added.items() if k not in values}
+    if missing:
+        with open(path, "a") as f:
+            f.writelines(f"{k}={v}\n" for k, v in missing.items())
+        values.update(missing)
+    return values
+
+
+def embedded_s3(stack: Stack) -> bool:
+    """The stack runs its own S3 server unless PROMINENCE_S3_ENDPOINT_URL names another one
+    (the components see the embedded server's URL there, and are no exception)."""
+    return os.environ.get("PROMINENCE_S3_ENDPOINT_URL") in (None, "", stack.s3_url)
+
+
+def s3_env(stack: Stack, values: dict[str, str]) -> dict[str, str]:
+    """PROMINENCE_S3_*: the embedded server's, or those given for a production S3 (passed through)."""
+    if not embedded_s3(stack):
+        # A production S3: its settings are passed through from the environment of each command.
+        return {k: v for k, v in os.environ.items() if k.startswith("PROMINENCE_S3_")}
+    return {
+        "PROMINENCE_S3_ENDPOINT_URL": stack.s3_url,
+        "PROMINENCE_S3_PORT": str(stack.s3_port),
+        "PROMINENCE_S3_REGION": "us-east-1",
+        "PROMINENCE_S3_ACCESS_KEY": values["PROMINENCE_S3_EMBEDDED_ACCESS_KEY"],
+        "PROMINENCE_S3_SECRET_KEY": values["PROMINENCE_S3_EMBEDDED_SECRET_KEY"],
+        "PROMINENCE_S3_BUCKET": os.environ.get("PROMINENCE_S3_BUCKET") or "prominence",
+        "PROMINENCE_S3_ADDRESSING_STYLE": "path",
+    }
 
 
 def worker_cpus() -> int:
@@ -158,7 +200,16 @@ def stack_env(stack: Stack) -> dict[str, str]:
         "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.1",
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "2",
         "AIRFLOW__DAG_PROCESSOR__BUNDLE_REFRESH_CHECK_INTERVAL": "2",
+        # Workflows are generated DAG files in a bundle of their own (DESIGN.md §2); they never
+        # change, so files are re-parsed rarely while new ones are seen within the refresh interval.
+        "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps([
+            {"name": "dags-folder", "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle", "kwargs": {}},
+            {"name": "prominence-workflows", "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
+             "kwargs": {"path": str(stack.path("workflows")), "refresh_interval": 1}},
+        ]),
+        "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "600",
     }
+    env.update(s3_env(stack, values))
     if stack.database_url:
         env["PROMINENCE_DATABASE_URL"] = stack.database_url
     return env
@@ -166,14 +217,20 @@ def stack_env(stack: Stack) -> dict[str, str]:
 
 def component_commands(stack: Stack) -> dict[str, list[str]]:
     airflow = str(BIN / "airflow")
-    return {
+    commands = {
         "registry": ["docker-registry", "serve", str(stack.path("registry", "config.yml"))],
+        # Credentials come from RCLONE_AUTH_KEY (set by the supervisor), not the command line.
+        "s3": [str(BIN / "rclone"), "serve", "s3", "--addr", f"127.0.0.1:{stack.s3_port}",
+               "--config", "", "--log-level", "NOTICE", str(stack.path("s3"))],
         "api-server": [airflow, "api-server", "--host", "127.0.0.1", "--port", str(stack.port)],
         # serve-logs would bind all interfaces; task logs are read from local files anyway.
         "scheduler": [airflow, "scheduler", "--skip-serve-logs"],
         "dag-processor": [airflow, "dag-processor"],
         "triggerer": [airflow, "triggerer", "--skip-serve-logs"],
     }
+    if not embedded_s3(stack):
+        del commands["s3"]
+    return commands
 
 
 # -- commands ----------------------------------------------------------------------------------
@@ -195,6 +252,9 @@ def health(stack: Stack) -> dict[str, bool]:
         "rest": http_status(f"{stack.api_url}/health")[0] == 204,
         "registry": http_status(f"http://{stack.registry}/v2/")[0] == 200,
     }
+    if embedded_s3(stack):
+        # Any HTTP answer will do: an unsigned request is refused (400).
+        result["s3"] = http_status(f"{stack.s3_url}/")[0] != 0
     code, body = http_status(f"{stack.url}/api/v2/monitor/health")
     monitor = json.loads(body) if code == 200 else {}
     for part in ("metadatabase", "scheduler", "triggerer", "dag_processor"):
@@ -247,9 +307,12 @@ def check_free(addresses: list[tuple[str, int]]) -> None:
 
 def prepare(stack: Stack, env: dict[str, str]) -> None:
     host, port = stack.registry.rsplit(":", 1)
-    check_free([("127.0.0.1", stack.port), (host, int(port))])
-    for sub in ("airflow", "run", "logs", "sandboxes", "registry", "udocker"):
+    check_free([("127.0.0.1", stack.port), (host, int(port))] + ([("127.0.0.1", stack.s3_port)] if embedded_s3(stack) else []))
+    for sub in ("airflow", "run", "logs", "sandboxes", "registry", "udocker", "workflows"):
         stack.path(sub).mkdir(parents=True, exist_ok=True)
+    if embedded_s3(stack):
+        # rclone serves each folder of its root as a bucket: this is the bucket, created once.
+        stack.path("s3", env["PROMINENCE_S3_BUCKET"]).mkdir(parents=True, exist_ok=True)
     sys.path.insert(0, str(REPO / "plugins"))
     from prominence.runtimes.registry import write_registry_config
 
@@ -286,6 +349,9 @@ def configure(stack: Stack, env: dict[str, str]) -> None:
 def cmd_up(stack: Stack, timeout: float) -> int:
     t0 = time.monotonic()
     env = {**os.environ, **stack_env(stack), MARKER: str(stack.home)}
+    if embedded_s3(stack):
+        # rclone reads its credentials from here (CSV of "access,secret"), not from its argv.
+        env["RCLONE_AUTH_KEY"] = f'"{env["PROMINENCE_S3_ACCESS_KEY"]},{env["PROMINENCE_S3_SECRET_KEY"]}"'
     supervisor_log = stack.path("logs", "supervisor.log")
     if stack.pid("supervisor") is None:
         stop_all(stack)  # orphans of a supervisor that was killed would hold the ports

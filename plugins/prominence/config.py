@@ -43,6 +43,15 @@ class Settings(BaseSettings):
     # How often a waiting workflow node asks the API for its jobs' progress (seconds).
     workflow_poll_seconds: float = 1.0
     workflow_dag_prefix: str = "prominence_workflow_"
+    enable_data: bool = True
+    # Object storage (spec §9): any S3. `scripts/stack.py` points these at its embedded server.
+    s3_endpoint_url: str | None = None
+    s3_region: str = "us-east-1"
+    s3_access_key: str | None = None
+    s3_secret_key: str | None = None
+    s3_bucket: str = "prominence"
+    # "path" for servers without per-bucket DNS names (the embedded one), "virtual" or "auto" for AWS.
+    s3_addressing_style: str = "path"
 
     @property
     def sandboxes(self) -> Path:

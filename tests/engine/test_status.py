@@ -65,3 +65,30 @@ def test_skipped_tasks_have_no_execution_entry():
 def test_a_run_without_reports_could_not_execute_tasks():
     result = outcome()
     assert (result.status, result.reason, result.succeeded) == ("failed", "Unable to execute task(s)", False)
+
+
+def staged(*reports, stagein=None, stageout=None):
+    return outcome_from_reports(list(reports), PROVISIONED, "site-a", stagein=stagein, stageout=stageout)
+
+
+def test_stage_in_failures_fail_the_job_without_tasks():
+    for status, reason in (("failedDownload", "Artifact download failed"), ("failedUncompress", "Artifact uncompress failed")):
+        result = staged(stagein={"stagein": [{"name": "a.tgz", "status": status, "time": 0.5}]})
+        assert (result.status, result.reason, result.succeeded) == ("failed", reason, False)
+        assert result.execution["tasks"] == [] and result.execution["stageInTime"] == 0.5
+
+
+def test_stage_out_failures_override_a_completed_run_and_times_are_summed():
+    files = [{"name": "a", "status": "success", "time": 0.25}, {"name": "b", "status": "failedNoSuchFile", "time": 0.5}]
+    result = staged(report(0), stageout={"files": files, "directories": [{"name": "d", "status": "failedUpload", "time": 1}]})
+    assert (result.status, result.reason, result.succeeded) == ("failed", "Unable to stageout output to object storage", False)
+    assert result.execution["stageOutTime"] == 1.75
+    ok = staged(report(0), stagein={"stagein": [{"name": "a", "status": "success", "time": 1}]},
+                stageout={"files": [{"name": "a", "status": "success", "time": 0}], "directories": []})
+    assert (ok.status, ok.reason, ok.succeeded, "stageOutTime" in ok.execution) == ("completed", None, True, False)
+
+
+def test_walltime_wins_over_a_stage_out_failure():
+    result = staged(report(0, error="WallTimeLimitExceeded", succeeded=False),
+                    stageout={"files": [{"name": "a", "status": "failedNoSuchFile"}], "directories": []})
+    assert (result.status, result.reason) == ("killed", "Walltime limit exceeded")

@@ -86,6 +86,7 @@ def stack(tmp_path_factory) -> RunningStack:
         "PROMINENCE_HOME": str(home),
         "PROMINENCE_PORT": str(free_port()),
         "PROMINENCE_REGISTRY": f"127.0.0.1:{free_port()}",
+        "PROMINENCE_S3_PORT": str(free_port()),
     }
     database = None
     if os.environ.get("PROMINENCE_DATABASE_URL"):

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import object_session
 
 from prominence.config import get_settings
-from prominence.engine.runs import CONTAINER_TASK
+from prominence.engine.runs import CONTAINER_TASK, STAGE_IN_TASK, STAGE_OUT_TASK
 from prominence.engine.status import outcome_from_reports
 from prominence.operators.container import REPORT_KEY
 from prominence.store import jobs as store
@@ -43,16 +43,27 @@ def record_outcome(dag_run) -> None:
     from airflow.models.xcom import XComModel
 
     rows = session.execute(
-        select(XComModel.value).where(
+        select(XComModel.task_id, XComModel.value).where(
             XComModel.dag_id == dag_run.dag_id,
             XComModel.run_id == dag_run.run_id,
-            XComModel.task_id == CONTAINER_TASK,
+            XComModel.task_id.in_((CONTAINER_TASK, STAGE_IN_TASK, STAGE_OUT_TASK)),
             XComModel.key == REPORT_KEY,
         )
     )
-    reports = [XComModel.deserialize_value(row) for row in rows]
+    reports, staging = [], {}
+    for row in rows:
+        if row.task_id == CONTAINER_TASK:
+            reports.append(XComModel.deserialize_value(row))
+        else:
+            staging[row.task_id] = XComModel.deserialize_value(row)
     conf = dag_run.conf
-    outcome = outcome_from_reports(reports, conf.get("provisioned", {}), settings.site)
+    outcome = outcome_from_reports(
+        reports,
+        conf.get("provisioned", {}),
+        settings.site,
+        stagein=staging.get(STAGE_IN_TASK),
+        stageout=staging.get(STAGE_OUT_TASK),
+    )
     start = outcome.start_time or (int(dag_run.start_date.timestamp()) if dag_run.start_date else None)
     store.finish_job(
         session,

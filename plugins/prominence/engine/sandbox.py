@@ -6,6 +6,7 @@ tasks read the job from it and stream their output into it; the API serves logs 
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 from dataclasses import dataclass
@@ -39,6 +40,36 @@ class Sandbox:
 
     def report_file(self, index: int) -> Path:
         return self.root / "json" / f"task-{index}.json"
+
+    @property
+    def staging_file(self) -> Path:
+        """What stage-in and stage-out move (artifact sources, output keys), written at submission."""
+        return self.root / "staging.json"
+
+    def stage_report_file(self, stage: str) -> Path:
+        """The report of `stagein` or `stageout` (spec §13.9), read by describe for output URLs."""
+        return self.root / "json" / f"{stage}.json"
+
+    def write_inputs(self, inputs: list[dict[str, Any]]) -> None:
+        """Spec §3.5: each input's basename in the home, mode 0775 when `executable`."""
+        for item in inputs:
+            name = item["filename"].rsplit("/", 1)[-1]
+            mode = 0o775 if item.get("executable") else 0o644
+            fd = os.open(self.home / name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(base64.b64decode(item["content"]))
+            os.chmod(self.home / name, mode)
+
+    def read_json(self, path: Path) -> Any:
+        try:
+            return json.loads(path.read_text())
+        except FileNotFoundError:
+            return None
+
+    def write_json(self, path: Path, value: Any) -> None:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(value))
+        tmp.replace(path)
 
     def create(self, job: dict[str, Any], token: str) -> None:
         for path in (self.home, self.tmp, self.root / "logs", self.root / "json"):

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from prominence.auth.identity import Identity
 from prominence.auth.tokens import mint_token
 from prominence.config import get_settings
-from prominence.engine import runs
+from prominence.engine import runs, staging
 from prominence.engine.sandbox import Sandbox
 from prominence.model.job import JobDescription, parse_job
 from prominence.store import jobs as store
@@ -32,12 +32,15 @@ def sandbox_of(job_uuid: str) -> Sandbox:
 def submit_job(identity: Identity, job: JobDescription, workflow_id: int | None = None) -> int:
     """Store the job, committed, then queue its run; a job that cannot run ends `failed`."""
     stored = job.to_stored()
+    # Raises SpecError (a 400) before anything is stored when an artifact names no object.
+    plan = staging.plan(identity, stored)
     job_uuid = str(uuid.uuid4())
     token = mint_token(
         identity.username, identity.groups, lifetime=TOKEN_MARGIN_SECONDS + 2 * job.walltime_seconds, job=job_uuid
     )
     sandbox = sandbox_of(job_uuid)
     sandbox.create(stored, token)
+    staging.prepare(sandbox, stored, plan)
     now = int(time.time())
     with session_scope() as session:
         job_id = store.next_id(session, "job")
@@ -92,8 +95,9 @@ def run_conf(job_id: int, job_uuid: str, sandbox: Sandbox, job: JobDescription, 
             "disk": job.resources.disk,
             "nodes": job.resources.nodes or 1,
         },
-        "stage_in": False,
-        "stage_out": False,
+        # Without anything to stage these tasks are skipped at run creation (engine/policy.py).
+        "stage_in": bool(job.artifacts),
+        "stage_out": bool(job.output_files or job.output_dirs),
     }
     if workflow_id is not None:
         conf["workflow_id"] = workflow_id

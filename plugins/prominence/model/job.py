@@ -228,7 +228,7 @@ def _mountpoint(value: str) -> str:
     if ":" not in value:
         raise spec_error("invalid mountpoint for artifact")
     source, target = value.split(":", 1)
-    if not source or "/" in source:
+    if source in ("", ".", "..") or "/" in source:
         raise spec_error("invalid source in mountpoint for artifact")
     if not target.startswith("/"):
         raise spec_error("the mountpoint for an artifact must be an absolute path")
@@ -241,6 +241,14 @@ class Artifact(_Model):
     url: Annotated[str, Field(min_length=1)]
     mountpoint: Annotated[str, AfterValidator(_mountpoint)] | None = None  # "<dir>:/abs/path"
     executable: bool | None = None
+
+
+def _output_path(path: str) -> str:
+    """Outputs are found inside the job's home: relative, never through `..` (spec §13.7)."""
+    parts = [part for part in path.split("/") if part not in ("", ".")]
+    if path.startswith("/") or not parts or ".." in parts or "\x00" in path:
+        raise spec_error(f"invalid output path {path!r}: it must be relative to the job's home")
+    return path
 
 
 class OneData(_Model):
@@ -277,8 +285,8 @@ class JobDescription(_Model):
     resources: Resources
     tasks: list[Task]
     artifacts: list[Artifact] = Field(default_factory=list)
-    output_files: list[str] = Field(default_factory=list)
-    output_dirs: list[str] = Field(default_factory=list)
+    output_files: list[Annotated[str, AfterValidator(_output_path)]] = Field(default_factory=list)
+    output_dirs: list[Annotated[str, AfterValidator(_output_path)]] = Field(default_factory=list)
     inputs: list[InputFile] = Field(default_factory=list)
     storage: Storage | None = None
     policies: Policies = Field(default_factory=Policies)

@@ -51,8 +51,11 @@ class Created(BaseModel):
     id: int
 
 
-def job_view(row: Any, status: str, start_time: int | None, detail: bool) -> dict[str, Any]:
-    """The JSON of one job; `status` and `start_time` are live for jobs still running."""
+def job_view(
+    row: Any, status: str, start_time: int | None, detail: bool, outputs: dict[str, list] | None = None
+) -> dict[str, Any]:
+    """The JSON of one job; `status` and `start_time` are live for jobs still running.
+    `outputs`: `outputFiles`/`outputDirs` with their download URLs, once staged out."""
     spec = row.spec
     view: dict[str, Any] = {
         "id": row.id,
@@ -73,7 +76,7 @@ def job_view(row: Any, status: str, start_time: int | None, detail: bool) -> dic
             view["storage"] = redacted(spec["storage"])
         for key in ("outputFiles", "outputDirs"):
             if key in spec:
-                view[key] = [{"name": name, "url": ""} for name in spec[key]]
+                view[key] = (outputs or {}).get(key) or [{"name": name, "url": ""} for name in spec[key]]
         view["execution"] = row.execution or {}
     return view
 

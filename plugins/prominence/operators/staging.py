@@ -1,26 +1,161 @@
-"""Stage-in and stage-out around a job's container tasks.
+"""Stage-in and stage-out around a job's container tasks (spec §13.3, §13.7).
 
-Data staging (inputs from the request, artifacts, outputs to object storage) is issue #3;
-until then a job has nothing to stage and both tasks are skipped at run creation without a
-task process. These operators are the seam where that work lands.
+Both carry out the staging plan the api-server wrote into the sandbox at submission (sources
+and object keys already resolved for the job's owner) and run only for jobs that have
+something to stage: otherwise the cluster policy skips them at run creation, without a task
+process. Each pushes its report as XCom `report` (the scheduler derives the job's status from
+it) and keeps a copy in the sandbox (describe reads the outputs' state from there; stage-out
+reads stage-in's). Nothing here follows a link out of the job's home.
 """
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
 from typing import Any
 
 from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+from prominence.engine.sandbox import Sandbox
+from prominence.engine.staging import OUTPUT_KINDS, output_key
+from prominence.operators.container import REPORT_KEY
+from prominence.storage.fetch import FetchError, download_url
+from prominence.storage.s3 import StorageError, get_store
+from prominence.storage.unpack import UnpackError, is_archive, make_tarball, unpack
+
+GB = 1000**3
+
+
+def _disk_bytes(job: dict[str, Any]) -> int:
+    """The job's disk (spec §3.2, GB): the most one artifact may download or unpack to."""
+    return int(job.get("resources", {}).get("disk") or 10) * GB
+
+
+def _inside(home: Path, path: Path) -> Path | None:
+    """`path` with its links resolved, if that is still inside `home`."""
+    resolved = path.resolve()
+    return resolved if resolved.is_relative_to(home.resolve()) else None
 
 
 class StageInOperator(BaseOperator):
-    """Fetch the job's artifacts into its sandbox before the first task."""
+    """Fetch the job's artifacts into its home, in order, stopping at the first failure."""
+
+    ui_color = "#e8f5e9"
 
     def execute(self, context: Any) -> None:
-        self.log.info("Nothing to stage in for this job")
+        sandbox = Sandbox(Path(context["dag_run"].conf["sandbox"]))
+        job = sandbox.read_job()
+        plan = sandbox.read_json(sandbox.staging_file) or {}
+        entries: list[dict[str, Any]] = []
+        for artifact in plan.get("artifacts", []):
+            entries.append(self._stage(sandbox, artifact, _disk_bytes(job)))
+            if entries[-1]["status"] != "success":
+                break
+        report = {"stagein": entries, "succeeded": all(e["status"] == "success" for e in entries)}
+        sandbox.write_json(sandbox.stage_report_file("stagein"), report)
+        context["ti"].xcom_push(key=REPORT_KEY, value=report)
+        if not report["succeeded"]:
+            raise AirflowFailException(f"Stage-in failed: {entries[-1]}")
+
+    def _stage(self, sandbox: Sandbox, artifact: dict[str, Any], limit: int) -> dict[str, Any]:
+        started = time.monotonic()
+        name = artifact["name"]
+        dest = sandbox.home / name
+        entry: dict[str, Any] = {"name": name, "status": "success"}
+        try:
+            if dest.is_symlink():
+                dest.unlink()  # a link left by an earlier archive is replaced, never written through
+            if "url" in artifact:
+                download_url(artifact["url"], dest, limit)
+            else:
+                found = get_store().head(artifact["key"])
+                if found is None or found["size"] > limit:
+                    raise FetchError(f"{artifact['key']}: missing or larger than the job's disk")
+                get_store().download(artifact["key"], dest)
+            if artifact.get("executable"):
+                dest.chmod(0o775)
+        except (FetchError, StorageError, OSError) as exc:
+            self.log.error("Download of artifact %s failed: %s", name, exc)
+            dest.unlink(missing_ok=True)
+            entry["status"] = "failedDownload"
+        else:
+            try:
+                if is_archive(name):
+                    unpack(dest, sandbox.home, limit)
+                if artifact.get("mountpoint"):
+                    source = sandbox.home / artifact["mountpoint"].split(":", 1)[0]
+                    if _inside(sandbox.home, source) is None:
+                        raise UnpackError(f"mountpoint source {source.name} leaves the job's home")
+                    source.mkdir(exist_ok=True)
+            except (UnpackError, OSError) as exc:
+                self.log.error("Unpacking artifact %s failed: %s", name, exc)
+                entry["status"] = "failedUncompress"
+        entry["time"] = round(time.monotonic() - started, 3)
+        self.log.info("Artifact %s: %s in %.2f s", name, entry["status"], entry["time"])
+        return entry
 
 
 class StageOutOperator(BaseOperator):
-    """Upload the job's outputs after its tasks, also when a task failed."""
+    """Upload the job's outputs after its tasks, also when a task failed, not when stage-in did."""
+
+    ui_color = "#fff3e0"
 
     def execute(self, context: Any) -> None:
-        self.log.info("Nothing to stage out for this job")
+        job_uuid = context["dag_run"].conf["uuid"]
+        sandbox = Sandbox(Path(context["dag_run"].conf["sandbox"]))
+        stagein = sandbox.read_json(sandbox.stage_report_file("stagein"))
+        if stagein is not None and not stagein.get("succeeded"):
+            raise AirflowSkipException("stage-in failed: nothing to stage out")
+        plan = sandbox.read_json(sandbox.staging_file) or {}
+        work = sandbox.root / "stageout"
+        work.mkdir(exist_ok=True)
+        report: dict[str, Any] = {"files": [], "directories": []}
+        for wire, directory in OUTPUT_KINDS.items():
+            for output in plan.get(wire, []):
+                entry = self._stage(sandbox, job_uuid, output["name"], directory, work)
+                report["directories" if directory else "files"].append(entry)
+        entries = report["files"] + report["directories"]
+        report["succeeded"] = all(e["status"] == "success" for e in entries)
+        sandbox.write_json(sandbox.stage_report_file("stageout"), report)
+        context["ti"].xcom_push(key=REPORT_KEY, value=report)
+        if not report["succeeded"]:
+            raise AirflowFailException(f"Stage-out failed: {[e for e in entries if e['status'] != 'success']}")
+
+    def _stage(self, sandbox: Sandbox, job_uuid: str, name: str, directory: bool, work: Path) -> dict[str, Any]:
+        started = time.monotonic()
+        entry: dict[str, Any] = {"name": name}
+        source = self._find(sandbox.home, name, directory)
+        if source is None:
+            entry["status"] = "failedNoSuchFile"
+        else:
+            upload = source
+            if directory:
+                upload = work / f"{source.name}.tgz"
+                try:
+                    make_tarball(sandbox.home, str(source.relative_to(sandbox.home.resolve())), upload)
+                except OSError as exc:
+                    self.log.error("Tarball of %s failed: %s", name, exc)
+                    entry["status"] = "failedTarCreation"
+            if "status" not in entry:
+                try:
+                    get_store().upload(upload, output_key(job_uuid, name, directory))
+                    entry.update(status="success", size=upload.stat().st_size)
+                except StorageError as exc:
+                    self.log.error("Upload of %s failed: %s", name, exc)
+                    entry["status"] = "failedUpload"
+            if directory:
+                upload.unlink(missing_ok=True)
+        entry["time"] = round(time.monotonic() - started, 3)
+        self.log.info("Output %s: %s in %.2f s", name, entry["status"], entry["time"])
+        return entry
+
+    @staticmethod
+    def _find(home: Path, name: str, directory: bool) -> Path | None:
+        """The first match of `name` (a glob for files) inside the home, of the right kind."""
+        candidates = [home / name] if directory else sorted(home.glob(name))
+        for candidate in candidates:
+            resolved = _inside(home, candidate)
+            if resolved is not None and (resolved.is_dir() if directory else resolved.is_file()):
+                return resolved
+        return None

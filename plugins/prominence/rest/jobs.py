@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from prominence.auth.identity import Identity, current_identity
 from prominence.config import get_settings
-from prominence.engine import live
+from prominence.engine import live, staging
 from prominence.engine.submission import delete_jobs, sandbox_of, submit_job
 from prominence.model.errors import SpecError
 from prominence.model.job import JobDescription, parse_job
@@ -36,10 +36,9 @@ def get_own_job_or_400(session, job_id: int, identity: Identity):
 
 def _create(identity: Identity, data: Any) -> int:
     try:
-        job = parse_job(data)
+        return submit_job(identity, parse_job(data))
     except SpecError as exc:
         raise bad_request(exc.message) from None
-    return submit_job(identity, job)
 
 
 JOB_BODY = {
@@ -155,11 +154,12 @@ def present(session, rows: list, *, detail: bool) -> list[dict]:
     waiting = "pending" if get_settings().use_pending_state else "idle"
     views = []
     for row in rows:
+        outputs = staging.output_views(row.spec, row.uuid, sandbox_of(row.uuid)) if detail else None
         if row.status in store.TERMINAL:
-            views.append(job_view(row, row.status, row.start_time, detail))
+            views.append(job_view(row, row.status, row.start_time, detail, outputs))
         else:
             start = started.get(row.id)
-            views.append(job_view(row, "running" if start else waiting, start, detail))
+            views.append(job_view(row, "running" if start else waiting, start, detail, outputs))
     return views
 
 

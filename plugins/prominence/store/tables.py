@@ -50,6 +50,17 @@ jobs = Table(
     Index("ix_prominence_jobs_owner_end", "owner", "end_time"),
 )
 
+# The checksum a client declared when it asked to upload an object (spec §9 `prominence_sha256`).
+# Kept here rather than as S3 object metadata: presigned PUTs cannot carry metadata the client
+# does not send, and the embedded S3 server keeps metadata in memory only.
+uploads = Table(
+    "prominence_uploads",
+    metadata,
+    Column("key", String(1024), primary_key=True),
+    Column("sha256", String(64), nullable=False),
+    Column("recorded", BigInteger, nullable=False),
+)
+
 workflows = Table(
     "prominence_workflows",
     metadata,

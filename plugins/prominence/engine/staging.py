@@ -1,0 +1,118 @@
+"""What a job moves in and out, decided at submission by the api-server (spec §6.1, §13.3, §13.7).
+
+Inputs are written into the sandbox's home right away: they came with the request, so no task
+is needed for them. Artifacts and outputs become a staging plan in the sandbox (sources and
+object keys resolved here, where the caller's identity is known), which the stage-in and
+stage-out tasks carry out with the store's credentials; the run's conf says whether those
+tasks run at all. Describe turns the stage-out report into presigned download URLs.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from prominence.auth.identity import Identity
+from prominence.engine.sandbox import Sandbox
+from prominence.model.errors import SpecError
+from prominence.storage import layout
+from prominence.storage.s3 import OUTPUT_GET_SECONDS, StorageError, get_store
+
+OUTPUT_KINDS = {"outputFiles": False, "outputDirs": True}  # wire name -> is a directory
+
+
+def is_url(artifact: str) -> bool:
+    return urlsplit(artifact).scheme in ("http", "https")
+
+
+def artifact_name(artifact: str) -> str:
+    """The file an artifact becomes in the job's home: the basename of its URL path or name."""
+    path = unquote(urlsplit(artifact).path) if is_url(artifact) else artifact
+    return posixpath.basename(path)
+
+
+def plan(identity: Identity, job: dict[str, Any]) -> dict[str, Any]:
+    """The staging plan of a stored job description; SpecError (a 400) for an artifact that
+    names no object of the caller's, or any name that could leave its area."""
+    artifacts = []
+    for artifact in job.get("artifacts", []):
+        url = artifact["url"]
+        name = artifact_name(url)
+        if name in ("", ".", "..") or "\x00" in name:
+            raise SpecError(f"Invalid artifact {url}")
+        entry: dict[str, Any] = {"name": name, "executable": bool(artifact.get("executable"))}
+        if artifact.get("mountpoint"):
+            entry["mountpoint"] = artifact["mountpoint"]
+        if is_url(url):
+            entry["url"] = url
+        elif "://" in url:
+            raise SpecError(f"Invalid artifact {url}")
+        else:
+            entry["key"] = _uploaded_key(url, identity)
+        artifacts.append(entry)
+    outputs = {kind: [{"name": name} for name in job.get(kind, [])] for kind in OUTPUT_KINDS}
+    return {"artifacts": artifacts, **outputs}
+
+
+def _uploaded_key(name: str, identity: Identity) -> str:
+    try:
+        key = layout.upload_key(name, identity.username, identity.group_list)
+    except (layout.InvalidName, layout.NotAuthorized):
+        raise SpecError(f"Artifact {name} does not exist") from None
+    try:
+        found = get_store().head(key)
+    except StorageError:
+        raise SpecError(f"Unable to check artifact {name} in object storage") from None
+    if found is None:
+        raise SpecError(f"Artifact {name} does not exist")
+    return key
+
+
+def prepare(sandbox: Sandbox, job: dict[str, Any], staging: dict[str, Any]) -> None:
+    sandbox.write_inputs(job.get("inputs", []))
+    sandbox.write_json(sandbox.staging_file, staging)
+
+
+def output_key(job_uuid: str, name: str, directory: bool) -> str:
+    return layout.scratch_key(job_uuid, name, directory=directory)
+
+
+def output_views(job: dict[str, Any], job_uuid: str, sandbox: Sandbox) -> dict[str, list[dict[str, Any]]]:
+    """`outputFiles` / `outputDirs` of describe (spec §4.2): a 7-day GET URL and the size for
+    each output whose upload succeeded, `url: ""` for the others."""
+    report = sandbox.read_json(sandbox.stage_report_file("stageout")) or {}
+    done = {
+        (kind, entry["name"]): entry
+        for kind in ("files", "directories")
+        for entry in report.get(kind, [])
+        if entry.get("status") == "success"
+    }
+    views: dict[str, list[dict[str, Any]]] = {}
+    for wire, directory in OUTPUT_KINDS.items():
+        if wire not in job:
+            continue
+        kind = "directories" if directory else "files"
+        views[wire] = []
+        for name in job[wire]:
+            entry = done.get((kind, name))
+            if entry is None:
+                views[wire].append({"name": name, "url": ""})
+                continue
+            url = get_store().presign_get(output_key(job_uuid, name, directory), OUTPUT_GET_SECONDS)
+            views[wire].append({"name": name, "url": url, "size": entry.get("size", 0)})
+    return views
+
+
+def artifact_binds(sandbox: Sandbox) -> list[tuple[str, str]]:
+    """(host, container) mounts of the artifacts' `dir:/abs` mountpoints (spec §13.3). The host
+    side is resolved here, so a link a task put in the home cannot bind anything outside it."""
+    home = sandbox.home.resolve()
+    binds = []
+    for artifact in (sandbox.read_json(sandbox.staging_file) or {}).get("artifacts", []):
+        if artifact.get("mountpoint"):
+            source, target = artifact["mountpoint"].split(":", 1)
+            resolved = (home / source).resolve()
+            if resolved.is_relative_to(home) and resolved.is_dir():
+                binds.append((str(resolved), target))
+    return binds
