@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     use_pending_state: bool = False
     enable_exec: bool = False
     enable_snapshots: bool = False
+    enable_kv: bool = True
+    # Largest value the key-value store keeps (spec §11 KV_MAX_BYTES).
+    kv_max_bytes: int = 16000
     # Registries the runtimes reach over plain HTTP (host:port, comma-separated); never global.
     insecure_registries: str = "127.0.0.1:5000"
     # udocker's repository of images and containers; default <home>/udocker.

@@ -6,7 +6,7 @@ from fastapi import Depends, FastAPI
 
 from prominence.auth.identity import current_identity
 from prominence.engine import reaper
-from prominence.rest import data, errors, health, jobs
+from prominence.rest import data, errors, health, jobs, kv
 
 
 class StartHousekeeping:
@@ -31,5 +31,6 @@ def create_app() -> FastAPI:
     app.add_middleware(StartHousekeeping)
     app.include_router(health.router)
     app.include_router(jobs.router, dependencies=[Depends(current_identity)])
+    app.include_router(kv.router, dependencies=[Depends(current_identity)])
     app.include_router(data.router, dependencies=[Depends(current_identity)])
     return app

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, BigInteger, Boolean, Column, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Column, Index, Integer, LargeBinary, MetaData, String, Table, Text
 
 metadata = MetaData()
 
@@ -59,6 +59,16 @@ uploads = Table(
     Column("key", String(1024), primary_key=True),
     Column("sha256", String(64), nullable=False),
     Column("recorded", BigInteger, nullable=False),
+)
+
+# The key-value store (spec §11): each user's keys apart; values are raw bytes, at most
+# `kv_max_bytes`. Keys are normalised paths without a leading `/` (see store/kv.py).
+kv = Table(
+    "prominence_kv",
+    metadata,
+    Column("owner", String(256), primary_key=True),
+    Column("path", String(1024), primary_key=True),
+    Column("value", LargeBinary, nullable=False),
 )
 
 workflows = Table(
