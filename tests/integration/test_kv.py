@@ -33,7 +33,8 @@ def test_a_job_writes_a_value_its_owner_reads_and_nobody_else(alice, bob, sample
     )
     job_id = alice.submit(job(sample_image, in_container(script)))
     done = alice.wait(job_id)
-    assert (done["status"], done["execution"]["tasks"][0]["exitCode"]) == ("completed", 0), alice.stdout(job_id, "stderr")
+    stderr = alice.stdout(job_id, "stderr")
+    assert (done["status"], done["execution"]["tasks"][0]["exitCode"]) == ("completed", 0), stderr
     assert alice.stdout(job_id) == f"{{}}\nwritten by job {job_id}"
 
     assert alice.client.get("/kv/from-job/value").text == f"written by job {job_id}"
@@ -52,8 +53,8 @@ def test_a_job_lists_its_jobs_and_submits_a_child_as_its_owner(alice, bob, sampl
         'echo "$PROMINENCE_TOKEN"'
     )
     submitted = time.time()
-    parent_id = alice.submit(job(sample_image, in_container(script), runtime="udocker", resources={
-        "nodes": 1, "cpus": 1, "memory": 1, "disk": 10, "walltime": 30}))
+    resources = {"nodes": 1, "cpus": 1, "memory": 1, "disk": 10, "walltime": 30}
+    parent_id = alice.submit(job(sample_image, in_container(script), runtime="udocker", resources=resources))
     done = alice.wait(parent_id)
     assert done["execution"]["tasks"][0]["exitCode"] == 0, alice.stdout(parent_id, "stderr")
     created, listed, token = alice.stdout(parent_id).splitlines()
@@ -117,7 +118,8 @@ def test_expired_and_foreign_tokens_are_refused(stack):
 def kv_cli(stack, tmp_path_factory):
     assert CLI.exists(), "run `make cli` first: the official CLI lives in .venv-cli"
     workdir = tmp_path_factory.mktemp("kvcli")
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(workdir), "PROMINENCE_URL": stack.url, "PROMINENCE_TOKEN": stack.token("frank")}
+    token = stack.token("frank")
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(workdir), "PROMINENCE_URL": stack.url, "PROMINENCE_TOKEN": token}
 
     def run(*args: str) -> tuple[int, str]:
         done = subprocess.run([str(CLI), "kv", *args], env=env, cwd=workdir, capture_output=True, text=True, timeout=60)
