@@ -25,11 +25,24 @@ log = logging.getLogger(__name__)
 @hookimpl
 def on_dag_run_success(dag_run, msg: str) -> None:
     record_outcome(dag_run)
+    record_workflow_outcome(dag_run, succeeded=True)
 
 
 @hookimpl
 def on_dag_run_failed(dag_run, msg: str) -> None:
     record_outcome(dag_run)
+    record_workflow_outcome(dag_run, succeeded=False)
+
+
+def record_workflow_outcome(dag_run, *, succeeded: bool) -> None:
+    """A workflow's run ended: its nodes are all done, so the workflow is completed or failed."""
+    from prominence.engine import workflows
+    from prominence.engine.workflow_dag import workflow_id_of
+
+    workflow_id = workflow_id_of(dag_run.dag_id)
+    session = object_session(dag_run)
+    if workflow_id is not None and session is not None:
+        workflows.finish(session, workflow_id, succeeded)
 
 
 def record_outcome(dag_run) -> None:

@@ -29,8 +29,12 @@ def sandbox_of(job_uuid: str) -> Sandbox:
     return Sandbox(get_settings().sandboxes / job_uuid)
 
 
-def submit_job(identity: Identity, job: JobDescription, workflow_id: int | None = None) -> int:
-    """Store the job, committed, then queue its run; a job that cannot run ends `failed`."""
+def submit_job(
+    identity: Identity, job: JobDescription, workflow_id: int | None = None, member: dict[str, Any] | None = None
+) -> int:
+    """Store the job, committed, then queue its run; a job that cannot run ends `failed`.
+
+    `member`: row values of a workflow's job (its composite name, name in the workflow, instance)."""
     stored = job.to_stored()
     # Raises SpecError (a 400) before anything is stored when an artifact names no object.
     plan = staging.plan(identity, stored)
@@ -44,21 +48,21 @@ def submit_job(identity: Identity, job: JobDescription, workflow_id: int | None 
     now = int(time.time())
     with session_scope() as session:
         job_id = store.next_id(session, "job")
-        store.insert_job(
-            session,
-            id=job_id,
-            uuid=job_uuid,
-            owner=identity.username,
-            groups=identity.groups,
-            name=stored.get("name", ""),
-            status="idle",
-            spec=stored,
-            labels=stored.get("labels"),
-            create_time=now,
-            in_queue=True,
-            leave_in_queue=bool(stored.get("policies", {}).get("leaveInQueue")) and workflow_id is None,
-            workflow_id=workflow_id,
-        )
+        row = {
+            "id": job_id,
+            "uuid": job_uuid,
+            "owner": identity.username,
+            "groups": identity.groups,
+            "name": stored.get("name", ""),
+            "status": "idle",
+            "spec": stored,
+            "labels": stored.get("labels"),
+            "create_time": now,
+            "in_queue": True,
+            "leave_in_queue": bool(stored.get("policies", {}).get("leaveInQueue")) and workflow_id is None,
+            "workflow_id": workflow_id,
+        }
+        store.insert_job(session, **(row | (member or {})))
     with session_scope() as session:
         queue(session, job_id, job_uuid, job, workflow_id, now)
     return job_id

@@ -66,6 +66,8 @@ def job_view(
     }
     if row.status_reason is not None:
         view["statusReason"] = row.status_reason
+    if getattr(row, "parameters", None) is not None:  # factory instances only (spec §4.1)
+        view["parameters"] = row.parameters
     if start_time:
         view["events"]["startTime"] = start_time
     if row.end_time:

@@ -6,7 +6,7 @@ from fastapi import Depends, FastAPI
 
 from prominence.auth.identity import current_identity
 from prominence.engine import reaper
-from prominence.rest import data, errors, health, jobs, kv
+from prominence.rest import data, errors, health, jobs, workflows, kv
 
 
 class StartHousekeeping:
@@ -31,6 +31,7 @@ def create_app() -> FastAPI:
     app.add_middleware(StartHousekeeping)
     app.include_router(health.router)
     app.include_router(jobs.router, dependencies=[Depends(current_identity)])
+    app.include_router(workflows.router, dependencies=[Depends(current_identity)])
     app.include_router(kv.router, dependencies=[Depends(current_identity)])
     app.include_router(data.router, dependencies=[Depends(current_identity)])
     return app

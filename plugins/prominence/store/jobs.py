@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Row, insert, select, update
+from sqlalchemy import Row, and_, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from prominence.store.tables import ids, jobs
@@ -44,7 +44,9 @@ def find_jobs(
     if workflow_id is not None:
         base = base.where(jobs.c.workflow_id == workflow_id)
     if name is not None:
-        base = base.where(jobs.c.name == name)
+        # Spec §6.2: a workflow's job matches by its own name, not the composite `<wf>/<job>`.
+        own = or_(and_(jobs.c.workflow_id.is_(None), jobs.c.name == name), jobs.c.workflow_job == name)
+        base = base.where(own)
     if job_ids is not None:
         return list(session.execute(base.where(jobs.c.id.in_(list(job_ids)))))
     rows: list[Row] = []

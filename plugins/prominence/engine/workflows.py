@@ -1,0 +1,248 @@
+"""Accepting, advancing, finishing and deleting workflows (spec §7–8).
+
+A workflow is a row of its own plus a generated DAG file (see `workflow_dag`). Its jobs are
+ordinary jobs, created lazily: the DAG's node for job J asks `advance` (through the REST API)
+to release J's instances, at most WORKFLOW_MAX_IDLE of the workflow's jobs idle at a time, and
+learns from the answer when all of them have ended. One function decides what an instance
+needs, for node retries and reruns alike: an instance is released when it has no job yet, or
+when its latest job failed in an earlier try of the node or in an earlier workflow of the
+rerun lineage; a successful job is never run again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from prominence.auth.identity import Identity
+from prominence.auth.tokens import mint_token
+from prominence.config import get_settings
+from prominence.engine import live, runs
+from prominence.engine.submission import TOKEN_MARGIN_SECONDS, submit_job
+from prominence.engine.workflow_dag import dag_id_for, graph_of, remove_dag_file, write_dag_file
+from prominence.model.job import parse_job
+from prominence.model.workflow import WorkflowDescription, parse_workflow
+from prominence.store import jobs as job_store
+from prominence.store import workflows as store
+from prominence.store.db import session_scope
+
+log = logging.getLogger(__name__)
+TERMINAL = job_store.TERMINAL
+WORKFLOW_DELETED = "Workflow deleted by user"
+JOB_OF_DELETED_WORKFLOW = "Job part of a workflow which was deleted by user"
+# A workflow token lives as long as a job token of the longest walltime would.
+WORKFLOW_TOKEN_SECONDS = TOKEN_MARGIN_SECONDS + 2 * 525_600 * 60
+
+
+@lru_cache(maxsize=256)
+def _description(workflow_id: int, spec_key: str) -> WorkflowDescription:
+    import json
+
+    return parse_workflow(json.loads(spec_key))
+
+
+def description_of(row: Any) -> WorkflowDescription:
+    """The parsed description of a stored workflow (cached: nodes ask for it every poll)."""
+    import json
+
+    return _description(row.id, json.dumps(row.spec, sort_keys=True))
+
+
+def token_file(workflow_id: int):
+    return get_settings().sandboxes / f"workflow-{workflow_id}" / "token"
+
+
+def submit_workflow(identity: Identity, description: WorkflowDescription, lineage: list[int] | None = None) -> int:
+    """Store the workflow, mint its token, then write its DAG file (the scheduler starts the run)."""
+    now = int(time.time())
+    with session_scope() as session:
+        workflow_id = job_store.next_id(session, "workflow")
+        store.insert_workflow(
+            session,
+            id=workflow_id,
+            uuid=str(uuid.uuid4()),
+            owner=identity.username,
+            groups=identity.groups,
+            name=description.name,
+            status="idle",
+            spec=description.stored,
+            labels=description.labels or None,
+            create_time=now,
+            in_queue=True,
+            leave_in_queue=description.policies.leave_in_queue,
+            lineage=lineage or [],
+        )
+        row = store.get_workflow(session, workflow_id)
+        path = token_file(workflow_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(mint_token(identity.username, identity.groups, WORKFLOW_TOKEN_SECONDS, job=row.uuid))
+    write_dag_file(graph_of(workflow_id, description.name, now, description))
+    return workflow_id
+
+
+@dataclass
+class NodeState:
+    """How far job `job` of a workflow has got, as `advance` reports it to the node."""
+
+    state: str
+    total: int
+    done: int = 0
+    failed: int = 0
+    active: int = 0
+    released: list[int] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "total": self.total,
+            "done": self.done,
+            "failed": self.failed,
+            "active": self.active,
+            "released": len(self.released),
+        }
+
+
+def _good(row: Any, description: WorkflowDescription) -> bool:
+    """Spec §7.3: a job fails a workflow unless it completed with its tasks succeeding, or
+    `reportJobSuccessOnTaskFailure` says task failures count as success."""
+    if row.status != "completed":
+        return False
+    if row.succeeded:
+        return True
+    job = description.job(row.workflow_job)
+    return bool(job and job.policies.report_job_success_on_task_failure)
+
+
+def advance(row: Any, job: str, try_number: int) -> NodeState:
+    """Release what instances of `job` the idle cap allows, and say where the node stands."""
+    description = description_of(row)
+    if description.job(job) is None:
+        return NodeState("failed", 0)
+    factory = description.factory_of(job)
+    size = description.size_of(job)
+    with session_scope() as session:
+        latest = {m.workflow_index: m for m in store.members(session, [row.id, *row.lineage], job)}
+        todo: list[int | None] = []
+        node = NodeState("running", size)
+        for index in range(size) if factory else [None]:
+            member = latest.get(index)
+            if member is None:
+                todo.append(index)
+            elif member.status not in TERMINAL:
+                node.active += 1
+            elif _good(member, description):
+                node.done += 1
+            elif member.workflow_id != row.id or (member.workflow_try or 0) < try_number:
+                todo.append(index)
+            else:
+                node.failed += 1
+        room = get_settings().workflow_max_idle - _idle(session, row.id) if todo else 0
+        release = todo[: max(room, 0)]
+        if release:
+            store.mark_started(session, row.id, int(time.time()))
+    identity = Identity(row.owner, row.groups)
+    for index in release:
+        node.released.append(_release(identity, row, description, job, index, try_number))
+    if node.released or node.active or len(todo) > len(release):
+        node.active += len(node.released)
+        return node
+    node.state = "failed" if node.failed else "succeeded"
+    return node
+
+
+def _idle(session: Session, workflow_id: int) -> int:
+    active = store.active_member_ids(session, workflow_id)
+    return len(active) - len(live.start_times(session, active))
+
+
+def _release(identity: Identity, row: Any, description: WorkflowDescription, job: str, index: int | None, try_number: int) -> int:
+    stored, parameters = description.instance(job, index)
+    name = f"{row.name}/{job}" if index is None else f"{row.name}/{job}/{index}"
+    member = {
+        "name": name,
+        "workflow_job": job,
+        "workflow_index": index,
+        "workflow_try": try_number,
+        "parameters": parameters,
+    }
+    return submit_job(identity, parse_job(stored, in_workflow=True), workflow_id=row.id, member=member)
+
+
+def progress(session: Session, rows: list[Any]) -> dict[int, tuple[str, dict[str, int]]]:
+    """Live status and spec §7.4 `progress` of each workflow, from its jobs (and its lineage's)."""
+    waiting_word = "pending" if get_settings().use_pending_state else "idle"
+    result = {}
+    for row in rows:
+        description = description_of(row)
+        latest: dict[tuple[str, int | None], Any] = {}
+        for member in store.members(session, [row.id, *row.lineage]):
+            latest[(member.workflow_job, member.workflow_index)] = member
+        counts = {"total": description.total, "done": 0, "failed": 0, "queued": 0, "waiting": 0}
+        active = []
+        for member in latest.values():
+            if member.status not in TERMINAL:
+                counts["queued"] += 1
+                active.append(member.id)
+            elif _good(member, description):
+                counts["done"] += 1
+            elif member.workflow_id == row.id:
+                counts["failed"] += 1
+        counts["waiting"] = counts["total"] - counts["done"] - counts["failed"] - counts["queued"]
+        status = row.status
+        if status not in TERMINAL:
+            started = bool(live.start_times(session, active)) or any(
+                m.workflow_id == row.id and m.status in TERMINAL for m in latest.values()
+            )
+            status = "running" if started else waiting_word
+        result[row.id] = (status, counts)
+    return result
+
+
+def finish(session: Session, workflow_id: int, succeeded: bool) -> None:
+    """The workflow's run ended (scheduler side, in its session): record the outcome once."""
+    status = "completed" if succeeded else "failed"
+    if store.finish_workflow(session, workflow_id, status=status, reason=None, end_time=int(time.time())):
+        row = store.get_workflow(session, workflow_id)
+        if row is not None and not row.leave_in_queue:
+            remove_dag_file(workflow_id)
+
+
+def delete_workflows(session: Session, identity: Identity, workflow_ids: list[int]) -> int:
+    """Spec §8: kill the caller's active workflows among `workflow_ids` and all their jobs."""
+    done = 0
+    now = int(time.time())
+    for workflow_id in workflow_ids:
+        row = store.get_workflow(session, workflow_id)
+        if row is None or row.owner != identity.username or row.status in TERMINAL:
+            continue
+        if not store.finish_workflow(session, workflow_id, status="deleted", reason=WORKFLOW_DELETED, end_time=now):
+            continue
+        for job_id in store.active_member_ids(session, workflow_id):
+            if job_store.finish_job(session, job_id, status="deleted", reason=JOB_OF_DELETED_WORKFLOW, end_time=now):
+                runs.stop_run(session, job_id)
+        _stop_dag_run(session, workflow_id)
+        remove_dag_file(workflow_id)
+        done += 1
+    return done
+
+
+def _stop_dag_run(session: Session, workflow_id: int) -> None:
+    """Fail the workflow's run so its waiting nodes stop (the listener finds it already deleted)."""
+    from airflow.api.common.mark_tasks import set_dag_run_state_to_failed
+    from airflow.models.dagbag import DBDagBag
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.state import DagRunState
+
+    for run in DagRun.find(dag_id=dag_id_for(workflow_id), session=session):
+        if run.state in (DagRunState.QUEUED, DagRunState.RUNNING):
+            dag = DBDagBag().get_dag_for_run(run, session=session)
+            set_dag_run_state_to_failed(dag=dag, run_id=run.run_id, commit=True, session=session)

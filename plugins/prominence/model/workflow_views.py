@@ -1,0 +1,38 @@
+"""Response schema of a workflow (spec §7.4), built from a stored workflow row and its progress."""
+
+from __future__ import annotations
+
+from typing import Any
+
+DETAIL_FIELDS = ("jobs", "dependencies", "factories", "policies", "labels", "notifications")
+
+
+def workflow_view(row: Any, status: str, progress: dict[str, int], *, detail: bool) -> dict[str, Any]:
+    """The JSON of one workflow; `status` is live for a workflow still running."""
+    view: dict[str, Any] = {
+        "id": row.id,
+        "name": row.name,
+        "status": status,
+        "events": {"createTime": row.create_time},
+        "progress": progress,
+    }
+    if row.status_reason is not None:
+        view["statusReason"] = row.status_reason
+    if row.start_time:
+        view["events"]["startTime"] = row.start_time
+    if row.end_time:
+        view["events"]["endTime"] = row.end_time
+    if detail:
+        spec = row.spec
+        view.update({key: spec[key] for key in DETAIL_FIELDS if key in spec})
+        if "jobs" in view:
+            view["jobs"] = [_redacted(job) for job in view["jobs"]]
+    return view
+
+
+def _redacted(job: Any) -> Any:
+    """The OneData token of a job's storage is never shown (spec §3.6)."""
+    storage = job.get("storage") if isinstance(job, dict) else None
+    if not isinstance(storage, dict) or not isinstance(storage.get("onedata"), dict):
+        return job
+    return {**job, "storage": {**storage, "onedata": {**storage["onedata"], "token": "***"}}}
