@@ -198,6 +198,9 @@ def stack_env(stack: Stack) -> dict[str, str]:
         "AIRFLOW__API_AUTH__JWT_SECRET": values["AIRFLOW__API_AUTH__JWT_SECRET"],
         # Latency: one 3-task run ~5 s -> ~1.5 s for ~20% of a core idle (DESIGN.md §2).
         "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.1",
+        # Tasks keep retrying the api-server for minutes (exponential back-off capped at 90 s), so a
+        # task sent again after `up` survives an api-server that starts slowly on a loaded machine.
+        "AIRFLOW__WORKERS__EXECUTION_API_RETRIES": "10",
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "2",
         "AIRFLOW__DAG_PROCESSOR__BUNDLE_REFRESH_CHECK_INTERVAL": "2",
         # Workflows are generated DAG files in a bundle of their own (DESIGN.md §2); they never
