@@ -9,19 +9,19 @@ from contextlib import contextmanager
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from prominence.store.tables import metadata
+from prominence.store.schema import upgrade
 
 _schema_lock = threading.Lock()
 _schema_ready: set[int] = set()
 
 
 def ensure_schema(engine: Engine) -> None:
-    """Create our tables once per engine; idempotent, so every process may call it."""
+    """Migrate our tables once per engine and process; idempotent, so every process may call it."""
     if id(engine) in _schema_ready:
         return
     with _schema_lock:
         if id(engine) not in _schema_ready:
-            metadata.create_all(engine, checkfirst=True)
+            upgrade(engine)
             _schema_ready.add(id(engine))
 
 
