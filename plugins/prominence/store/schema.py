@@ -34,7 +34,6 @@ def upgrade_airflow_database() -> None:
     """`stack.py up` runs this after `airflow db migrate`, before any component starts."""
     from airflow import settings
 
-    settings.initialize()
     upgrade(settings.engine)
 
 
