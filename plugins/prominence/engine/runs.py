@@ -27,12 +27,14 @@ def run_id_for(job_id: int) -> str:
 
 
 def start_run(session: Session, job_id: int, conf: dict[str, Any], task_count: int, created: int) -> None:
-    """Queue the job's run in the caller's transaction, with its plan of `task_count` tasks.
+    """Queue the job's run in the caller's transaction, with its plan of `task_count` tasks;
+    a run that exists already (the reaper and the dispatcher both tried) is left as it is.
 
     The scheduler orders waiting task instances by priority, then by their run's logical date:
     a date unique per job (its submission second plus its id in microseconds) makes that FIFO.
     """
     from airflow.api.common.trigger_dag import trigger_dag
+    from airflow.exceptions import DagRunAlreadyExists
     from airflow.models.taskmap import TaskMap
     from airflow.models.xcom import XComModel
     from airflow.utils.types import DagRunTriggeredByType
@@ -40,15 +42,18 @@ def start_run(session: Session, job_id: int, conf: dict[str, Any], task_count: i
     dag_id = get_settings().job_dag_id
     run_id = run_id_for(job_id)
     logical_date = datetime.fromtimestamp(created, timezone.utc) + timedelta(microseconds=job_id % 1_000_000)
-    trigger_dag(
-        dag_id,
-        run_id=run_id,
-        conf=conf,
-        logical_date=logical_date,
-        replace_microseconds=False,
-        triggered_by=DagRunTriggeredByType.REST_API,
-        session=session,
-    )
+    try:
+        trigger_dag(
+            dag_id,
+            run_id=run_id,
+            conf=conf,
+            logical_date=logical_date,
+            replace_microseconds=False,
+            triggered_by=DagRunTriggeredByType.REST_API,
+            session=session,
+        )
+    except DagRunAlreadyExists:
+        return
     XComModel.set(
         "return_value", list(range(task_count)), dag_id=dag_id, task_id=PLAN_TASK, run_id=run_id, serialize=False, session=session
     )

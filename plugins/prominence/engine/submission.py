@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from prominence.auth.identity import Identity
 from prominence.auth.tokens import mint_token
 from prominence.config import get_settings
-from prominence.engine import runs, staging
+from prominence.engine import dispatch, runs, staging
 from prominence.engine.sandbox import Sandbox
 from prominence.model.job import JobDescription, parse_job
 from prominence.store import jobs as store
@@ -32,7 +32,7 @@ def sandbox_of(job_uuid: str) -> Sandbox:
 def submit_job(
     identity: Identity, job: JobDescription, workflow_id: int | None = None, member: dict[str, Any] | None = None
 ) -> int:
-    """Store the job, committed, then queue its run; a job that cannot run ends `failed`.
+    """Store the job, committed, then have its run created; a job that cannot run ends `failed`.
 
     `member`: row values of a workflow's job (its composite name, name in the workflow, instance)."""
     stored = job.to_stored()
@@ -63,8 +63,7 @@ def submit_job(
             "workflow_id": workflow_id,
         }
         store.insert_job(session, **(row | (member or {})))
-    with session_scope() as session:
-        queue(session, job_id, job_uuid, job, workflow_id, now)
+    dispatch.enqueue(dispatch.Pending(job_id, job_uuid, job, workflow_id, now))
     return job_id
 
 
