@@ -38,6 +38,8 @@ REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 COMPONENTS = ("registry", "s3", "api-server", "scheduler", "dag-processor", "triggerer")
 SAMPLE_IMAGE = "prominence/busybox:latest"
+# The user that jobs started from DAGs through the `prominence_default` connection belong to.
+DAGS_USER = "airflow"
 
 
 @dataclass(frozen=True)
@@ -155,6 +157,15 @@ def worker_cpus() -> int:
     return int(os.environ.get("PROMINENCE_WORKER_CPUS") or os.cpu_count() or 1)
 
 
+def dags_connection(stack: Stack, secret: str) -> str:
+    """Airflow connection `prominence_default`, which `ProminenceJobOperator` uses: the stack's own
+    API with a token of the service user DAGS_USER, minted at each `up` (valid for a year)."""
+    sys.path.insert(0, str(REPO / "plugins"))
+    from prominence.auth.tokens import mint_token
+
+    return json.dumps({"conn_type": "http", "host": stack.api_url, "password": mint_token(DAGS_USER, secret=secret)})
+
+
 def stack_env(stack: Stack) -> dict[str, str]:
     """The single source of the stack's configuration: every component, the tests and the CLI use it."""
     values = load_secrets(stack)
@@ -213,6 +224,7 @@ def stack_env(stack: Stack) -> dict[str, str]:
         "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "600",
     }
     env.update(s3_env(stack, values))
+    env["AIRFLOW_CONN_PROMINENCE_DEFAULT"] = dags_connection(stack, values["PROMINENCE_JOB_TOKEN_SECRET"])
     if stack.database_url:
         env["PROMINENCE_DATABASE_URL"] = stack.database_url
     return env

@@ -11,12 +11,15 @@ from prominence.config import get_settings
 USER_TOKEN_LIFETIME = 365 * 24 * 3600
 
 
-def mint_token(username: str, groups: str = "", lifetime: int = USER_TOKEN_LIFETIME, job: str | None = None) -> str:
-    """A JWT the API accepts as `username`; `job` binds it to one job's UUID."""
+def mint_token(
+    username: str, groups: str = "", lifetime: int = USER_TOKEN_LIFETIME, job: str | None = None, secret: str | None = None
+) -> str:
+    """A JWT the API accepts as `username`; `job` binds it to one job's UUID. `secret` is the
+    signing key when settings are not this process's (scripts/stack.py computing the stack's env)."""
     claims: dict[str, object] = {"username": username, "groups": groups, "exp": int(time.time()) + lifetime}
     if job is not None:
         claims["job"] = job
-    return jwt.encode(claims, get_settings().job_token_secret, algorithm="HS256")
+    return jwt.encode(claims, secret or get_settings().job_token_secret, algorithm="HS256")
 
 
 def verify_token(token: str) -> dict | None:

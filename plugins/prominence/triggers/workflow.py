@@ -9,24 +9,26 @@ worker slot at any time; a failed node is retried by Airflow according to its `r
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
 import httpx
-from airflow.triggers.base import BaseTrigger, TaskFailedEvent, TaskSuccessEvent
+from airflow.triggers.base import TaskFailedEvent, TaskSuccessEvent, TriggerEvent
 
 from prominence.config import get_settings
+from prominence.hooks.prominence import ProminenceHook
+from prominence.triggers.polling import ApiPollingTrigger
 
-# Transient API failures (restarts, a busy SQLite) are retried; only the node's own verdict ends it.
-RETRY_SECONDS = 2.0
 
-
-class WorkflowNodeTrigger(BaseTrigger):
+class WorkflowNodeTrigger(ApiPollingTrigger):
     def __init__(self, workflow_id: int, job: str) -> None:
         super().__init__()
         self.workflow_id = workflow_id
         self.job = job
+        self.poll_seconds = get_settings().workflow_poll_seconds
+
+    def __repr__(self) -> str:
+        return f"<WorkflowNodeTrigger workflow {self.workflow_id} job {self.job}>"
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return f"{type(self).__module__}.{type(self).__name__}", {"workflow_id": self.workflow_id, "job": self.job}
@@ -35,33 +37,22 @@ class WorkflowNodeTrigger(BaseTrigger):
         ti = self.task_instance
         return int(getattr(ti, "try_number", 1) or 1)
 
-    async def run(self):
+    def hook(self) -> ProminenceHook:
         settings = get_settings()
         token = (Path(settings.sandboxes) / f"workflow-{self.workflow_id}" / "token").read_text().strip()
-        body = {"job": self.job, "try": self._try_number()}
-        url = f"{settings.public_url}/workflows/{self.workflow_id}/advance"
-        async with httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=60) as client:
-            while True:
-                try:
-                    response = await client.post(url, json=body)
-                except httpx.HTTPError as exc:
-                    self.log.warning("Workflow %s job %s: API unreachable (%s)", self.workflow_id, self.job, exc)
-                    await asyncio.sleep(RETRY_SECONDS)
-                    continue
-                if response.status_code != 200:
-                    self.log.warning("Workflow %s job %s: %s %s", self.workflow_id, self.job, response.status_code, response.text)
-                    if response.status_code in (400, 403):
-                        yield TaskFailedEvent()
-                        return
-                    await asyncio.sleep(RETRY_SECONDS)
-                    continue
-                state = response.json()
-                if state["state"] == "succeeded":
-                    self.log.info("Workflow %s job %s succeeded: %s", self.workflow_id, self.job, state)
-                    yield TaskSuccessEvent()
-                    return
-                if state["state"] in ("failed", "stopped"):
-                    self.log.info("Workflow %s job %s %s: %s", self.workflow_id, self.job, state["state"], state)
-                    yield TaskFailedEvent()
-                    return
-                await asyncio.sleep(settings.workflow_poll_seconds)
+        return ProminenceHook(base_url=settings.public_url, token=token)
+
+    async def request(self, client: httpx.AsyncClient) -> httpx.Response:
+        return await client.post(f"/workflows/{self.workflow_id}/advance", json={"job": self.job, "try": self._try_number()})
+
+    def verdict(self, answer: dict[str, Any]) -> TriggerEvent | None:
+        if answer["state"] == "succeeded":
+            self.log.info("%s succeeded: %s", self, answer)
+            return TaskSuccessEvent()
+        if answer["state"] in ("failed", "stopped"):
+            self.log.info("%s %s: %s", self, answer["state"], answer)
+            return TaskFailedEvent()
+        return None
+
+    def refusal(self, status: int, message: str) -> TriggerEvent:
+        return TaskFailedEvent()

@@ -1,0 +1,60 @@
+"""The public operator on the real stack: the example DAG a data engineer would write, triggered
+through Airflow's REST API, runs two PROMINENCE jobs (the second reading what the first printed)
+as the connection's user; a job that fails fails its task and stops the DAG."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+
+from tests.integration.api import Api
+from tests.integration.test_stack import admin_client
+
+DAG_ID = "example_prominence_job"
+
+
+def trigger(client: httpx.Client, conf: dict) -> str:
+    """Create a run, waiting for the dag-processor to have parsed the DAG."""
+    deadline = time.monotonic() + 60
+    while True:
+        response = client.post(f"/dags/{DAG_ID}/dagRuns", json={"logical_date": None, "conf": conf})
+        if response.status_code != 404 or time.monotonic() > deadline:
+            assert response.status_code == 200, response.text
+            return response.json()["dag_run_id"]
+        time.sleep(0.5)
+
+
+def wait_run(client: httpx.Client, run_id: str, timeout: float = 180) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        state = client.get(f"/dags/{DAG_ID}/dagRuns/{run_id}").json()["state"]
+        if state in ("success", "failed") or time.monotonic() > deadline:
+            return state
+        time.sleep(0.5)
+
+
+def xcom(client: httpx.Client, run_id: str, task: str, key: str):
+    response = client.get(f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/{task}/xcomEntries/{key}")
+    assert response.status_code == 200, response.text
+    return response.json()["value"]
+
+
+def test_example_dag_runs_two_jobs_in_sequence_and_fails_with_a_failing_job(stack, sample_image):
+    with admin_client(stack) as client:
+        good = trigger(client, {"image": sample_image})
+        bad = trigger(client, {"image": sample_image.rsplit(":", 1)[0] + ":missing"})
+        assert wait_run(client, good) == "success"
+        assert wait_run(client, bad) == "failed"
+        compute, report = (xcom(client, good, task, "return_value") for task in ("compute", "report"))
+        failed = xcom(client, bad, "compute", "job_id")
+        states = {ti["task_id"]: ti["state"] for ti in client.get(f"/dags/{DAG_ID}/dagRuns/{bad}/taskInstances").json()["task_instances"]}
+    assert states == {"compute": "failed", "report": "upstream_failed"}
+
+    owner = Api(stack.url, stack.token("airflow"))
+    first, second = owner.describe(int(compute)), owner.describe(int(report))
+    assert (first["name"], first["status"], second["name"], second["status"]) == ("compute", "completed", "report", "completed")
+    assert first["events"]["endTime"] <= second["events"]["createTime"]
+    assert owner.stdout(int(compute)) == "42\n"
+    assert owner.stdout(int(report)) == "the answer is 42\n"
+    assert (owner.describe(int(failed))["statusReason"]) == "Container image pull failed"
