@@ -3,6 +3,10 @@
 
 Each figure is printed with its target (DESIGN.md §5), a baseline measured in the same run and
 the ratio; the results also go to bench/results/latest.json. Nothing here asserts a timing.
+
+The workflow sweep sections are sized by BENCH_SWEEP_MEMBERS (default 200: a 10,000-member sweep
+takes hours on a small machine, run `bench/workflow_sweep.py` for that) and
+BENCH_SWEEP_ACCEPTED_MEMBERS (default 100,000, watched for 60 s then deleted); 0 skips either.
 """
 
 from __future__ import annotations
@@ -17,10 +21,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "plugins")]
 
-from bench import latency, memory, rest, throughput  # noqa: E402
+from bench import latency, memory, rest, throughput, workflow_sweep  # noqa: E402
 from bench.stack import fresh_stack  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "latest.json"
+SWEEP_MEMBERS = int(os.environ.get("BENCH_SWEEP_MEMBERS", "200"))
+SWEEP_ACCEPTED_MEMBERS = int(os.environ.get("BENCH_SWEEP_ACCEPTED_MEMBERS", "100000"))
 
 
 def rows_of(results: dict) -> list[tuple[str, float, str, float, str]]:
@@ -45,6 +51,21 @@ def rows_of(results: dict) -> list[tuple[str, float, str, float, str]]:
     for name, mib in m["components_mib"].items():
         rows.append((f"idle PSS {name}", mib, "", m["bare_python_mib"], "MiB"))
     rows.append(("idle PSS whole stack", m["total_mib"], "≤ 1228.8", m["bare_python_mib"], "MiB"))
+    if "workflow_sweep" in results:
+        s = results["workflow_sweep"]
+        label = f"sweep of {s['members']}"
+        rows.append((f"{label}: member release rate", s["release_per_minute"], "", t["jobs_per_minute"], "jobs/min"))
+        rows.append((f"{label}: completion rate", s["completion_per_minute"], "", t["jobs_per_minute"], "jobs/min"))
+        rows.append((f"{label}: most members idle", s["max_idle"], "≤ 20", 20, "jobs"))
+        rows.append((f"{label}: peak PSS whole stack", s["peak_pss_mib"], "", s["idle_pss_mib"], "MiB"))
+    if "workflow_sweep_accepted" in results:
+        a = results["workflow_sweep_accepted"]
+        label = f"sweep of {a['members']} (60 s)"
+        rows.append((f"{label}: submit", a["submit_ms"], "", health[max(health)]["p50_ms"], "ms"))
+        rows.append((f"{label}: members released", a["released"], "> 0", 0, "jobs"))
+        rows.append((f"{label}: most members idle", a["max_idle"], "≤ 20", 20, "jobs"))
+        rows.append((f"{label}: describe p50", a["describe_p50_ms"], "", health[max(health)]["p50_ms"], "ms"))
+        rows.append((f"{label}: peak PSS whole stack", a["peak_pss_mib"], "", a["idle_pss_mib"], "MiB"))
     return rows
 
 
@@ -62,6 +83,10 @@ def main() -> None:
         results["latency"] = latency.run(stack)
         results["rest"] = rest.run(stack)
         results["throughput"] = throughput.run(stack)
+        if SWEEP_MEMBERS:
+            results["workflow_sweep"] = workflow_sweep.run(stack, SWEEP_MEMBERS)
+        if SWEEP_ACCEPTED_MEMBERS:
+            results["workflow_sweep_accepted"] = workflow_sweep.accepted(stack, SWEEP_ACCEPTED_MEMBERS)
     results["machine"] = {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}
     results["seconds"] = time.time() - started
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

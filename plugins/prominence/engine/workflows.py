@@ -123,36 +123,47 @@ def _good(row: Any, description: WorkflowDescription) -> bool:
 
 
 def advance(row: Any, job: str, try_number: int) -> NodeState:
-    """Release what instances of `job` the idle cap allows, and say where the node stands."""
+    """Release what instances of `job` the idle cap allows, and say where the node stands.
+
+    Instances are released lowest index first, so the ones released so far in a lineage are
+    always a prefix of range(size): the next new one follows the highest index seen. Only
+    aggregates are read, so a poll costs the same for 10 instances as for 100,000."""
     description = description_of(row)
-    if description.job(job) is None:
+    spec = description.job(job)
+    if spec is None:
         return NodeState("failed", 0)
     factory = description.factory_of(job)
     size = description.size_of(job)
+    lineage = [row.id, *row.lineage]
+    node = NodeState("running", size)
+    released, last_index, retries = 0, -1, 0
     with session_scope() as session:
-        latest = {m.workflow_index: m for m in store.members(session, [row.id, *row.lineage], job)}
-        todo: list[int | None] = []
-        node = NodeState("running", size)
-        for index in range(size) if factory else [None]:
-            member = latest.get(index)
-            if member is None:
-                todo.append(index)
-            elif member.status not in TERMINAL:
-                node.active += 1
-            elif _good(member, description):
-                node.done += 1
-            elif member.workflow_id != row.id or (member.workflow_try or 0) < try_number:
-                todo.append(index)
+        for group in store.member_summary(session, lineage, job):
+            released += group.n
+            last_index = max(last_index, -1 if group.last_index is None else group.last_index)
+            if group.status not in TERMINAL:
+                node.active += group.n
+            elif _good(group, description):
+                node.done += group.n
+            elif group.workflow_id != row.id or (group.workflow_try or 0) < try_number:
+                retries += group.n
             else:
-                node.failed += 1
-        room = get_settings().workflow_max_idle - _idle(session, row.id) if todo else 0
-        release = todo[: max(room, 0)]
+                node.failed += group.n
+        todo = retries + size - released
+        room = max(get_settings().workflow_max_idle - _idle(session, row.id), 0) if todo else 0
+        release: list[int | None] = []
+        if room and retries:
+            failures_ok = spec.policies.report_job_success_on_task_failure
+            release = store.retry_indices(session, lineage, job, try_number, task_failures_ok=failures_ok, limit=room)
+        if room > len(release) and released < size:
+            first = last_index + 1
+            release += list(range(first, min(size, first + room - len(release)))) if factory else [None]
         if release:
             store.mark_started(session, row.id, int(time.time()))
     identity = Identity(row.owner, row.groups)
     for index in release:
         node.released.append(_release(identity, row, description, job, index, try_number))
-    if node.released or node.active or len(todo) > len(release):
+    if node.released or node.active or todo > len(release):
         node.active += len(node.released)
         return node
     node.state = "failed" if node.failed else "succeeded"
@@ -178,30 +189,27 @@ def _release(identity: Identity, row: Any, description: WorkflowDescription, job
 
 
 def progress(session: Session, rows: list[Any]) -> dict[int, tuple[str, dict[str, int]]]:
-    """Live status and spec §7.4 `progress` of each workflow, from its jobs (and its lineage's)."""
+    """Live status and spec §7.4 `progress` of each workflow, from its jobs (and its lineage's),
+    counted by one aggregate query per workflow."""
     waiting_word = "pending" if get_settings().use_pending_state else "idle"
     result = {}
     for row in rows:
         description = description_of(row)
-        latest: dict[tuple[str, int | None], Any] = {}
-        for member in store.members(session, [row.id, *row.lineage]):
-            latest[(member.workflow_job, member.workflow_index)] = member
         counts = {"total": description.total, "done": 0, "failed": 0, "queued": 0, "waiting": 0}
-        active = []
-        for member in latest.values():
-            if member.status not in TERMINAL:
-                counts["queued"] += 1
-                active.append(member.id)
-            elif _good(member, description):
-                counts["done"] += 1
-            elif member.workflow_id == row.id:
-                counts["failed"] += 1
+        ended_here = False
+        for group in store.member_summary(session, [row.id, *row.lineage]):
+            if group.status not in TERMINAL:
+                counts["queued"] += group.n
+                continue
+            ended_here = ended_here or group.workflow_id == row.id
+            if _good(group, description):
+                counts["done"] += group.n
+            elif group.workflow_id == row.id:
+                counts["failed"] += group.n
         counts["waiting"] = counts["total"] - counts["done"] - counts["failed"] - counts["queued"]
         status = row.status
         if status not in TERMINAL:
-            started = bool(live.start_times(session, active)) or any(
-                m.workflow_id == row.id and m.status in TERMINAL for m in latest.values()
-            )
+            started = ended_here or bool(live.start_times(session, store.active_member_ids(session, row.id)))
             status = "running" if started else waiting_word
         result[row.id] = (status, counts)
     return result

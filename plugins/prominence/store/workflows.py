@@ -5,24 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, insert, select, update
+from sqlalchemy import ColumnElement, Row, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from prominence.store.jobs import TERMINAL
 from prominence.store.tables import jobs, workflows
-
-# What the engine needs of a workflow's job to decide what to release and what is done.
-MEMBER_COLUMNS = (
-    jobs.c.id,
-    jobs.c.workflow_id,
-    jobs.c.workflow_job,
-    jobs.c.workflow_index,
-    jobs.c.workflow_try,
-    jobs.c.status,
-    jobs.c.succeeded,
-    jobs.c.start_time,
-)
-
 
 def insert_workflow(session: Session, **values: Any) -> None:
     session.execute(insert(workflows).values(**values))
@@ -86,12 +73,47 @@ def remove_from_queue(session: Session, workflow_id: int) -> bool:
     return result.rowcount > 0
 
 
-def members(session: Session, workflow_ids: Sequence[int], job: str | None = None) -> list[Row]:
-    """Jobs of these workflows (a rerun's lineage), oldest first, so later rows supersede earlier ones."""
-    query = select(*MEMBER_COLUMNS).where(jobs.c.workflow_id.in_(list(workflow_ids)))
+def _latest(workflow_ids: Sequence[int], job: str | None) -> Any:
+    """The newest job id of each instance in a lineage (a rerun's job supersedes its ancestors')."""
+    query = select(func.max(jobs.c.id).label("id")).where(jobs.c.workflow_id.in_(list(workflow_ids)))
     if job is not None:
         query = query.where(jobs.c.workflow_job == job)
-    return list(session.execute(query.order_by(jobs.c.id)))
+    return query.group_by(jobs.c.workflow_job, jobs.c.workflow_index).subquery()
+
+
+def member_summary(session: Session, workflow_ids: Sequence[int], job: str | None = None) -> list[Row]:
+    """The latest job of every instance of these workflows (or of one of their jobs), counted by
+    what decides its fate: rows of (workflow_job, status, succeeded, workflow_id, workflow_try,
+    n, last_index). A few rows however many instances, so a 100,000-member sweep costs one
+    aggregate query per poll, not 100,000 rows."""
+    latest = _latest(workflow_ids, job)
+    keys = (jobs.c.workflow_job, jobs.c.status, jobs.c.succeeded, jobs.c.workflow_id, jobs.c.workflow_try)
+    query = (
+        select(*keys, func.count().label("n"), func.max(jobs.c.workflow_index).label("last_index"))
+        .join(latest, jobs.c.id == latest.c.id)
+        .group_by(*keys)
+    )
+    return list(session.execute(query))
+
+
+def retry_indices(
+    session: Session, workflow_ids: Sequence[int], job: str, try_number: int, *, task_failures_ok: bool, limit: int
+) -> list[int | None]:
+    """Instances of `job` to run again, lowest first: their latest job failed (spec §7.3) in an
+    earlier try of the node or in an ancestor of the rerun (`workflow_ids[0]` is the current one)."""
+    latest = _latest(workflow_ids, job)
+    good: ColumnElement[bool] = jobs.c.status == "completed"
+    if not task_failures_ok:
+        good = good & jobs.c.succeeded.is_(True)
+    query = (
+        select(jobs.c.workflow_index)
+        .join(latest, jobs.c.id == latest.c.id)
+        .where(jobs.c.status.in_(TERMINAL), ~good)
+        .where(or_(jobs.c.workflow_id != workflow_ids[0], func.coalesce(jobs.c.workflow_try, 0) < try_number))
+        .order_by(jobs.c.workflow_index)
+        .limit(limit)
+    )
+    return list(session.scalars(query))
 
 
 def member_job(session: Session, workflow_ids: Sequence[int], job: str, index: int | None) -> Row | None:

@@ -1,0 +1,55 @@
+"""Aggregate queries on a workflow's jobs (real SQLite): only the latest job of each instance counts,
+across a rerun's lineage, and failed instances come back for another try lowest first."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import create_engine, insert
+from sqlalchemy.orm import Session
+
+from prominence.store import workflows as store
+from prominence.store.tables import jobs, metadata
+
+
+@pytest.fixture
+def session():
+    engine = create_engine("sqlite://")
+    metadata.create_all(engine)
+    with Session(engine) as session:
+        yield session
+
+
+def add(session, job_id, workflow_id, index, status, succeeded=None, try_=1, job="sweep"):
+    session.execute(insert(jobs).values(
+        id=job_id, uuid=f"u{job_id}", owner="alice", status=status, spec={}, create_time=0, succeeded=succeeded,
+        workflow_id=workflow_id, workflow_job=job, workflow_index=index, workflow_try=try_,
+    ))
+
+
+@pytest.fixture
+def lineage(session):
+    """Workflow 1 ran instances 0-3 (1 and 3 failed, 2 ended with a task failure); its rerun 10
+    re-ran 1 (now running) and 3 (failed again in try 1); instance 4 is not released yet."""
+    add(session, 2, 1, 0, "completed", True)
+    add(session, 3, 1, 1, "failed", False)
+    add(session, 4, 1, 2, "completed", False)
+    add(session, 5, 1, 3, "failed", False)
+    add(session, 11, 10, 1, "running")
+    add(session, 12, 10, 3, "failed", False)
+    add(session, 13, 10, None, "completed", True, job="single")
+    return [10, 1]
+
+
+def test_summary_counts_the_latest_job_of_each_instance(session, lineage):
+    rows = store.member_summary(session, lineage, "sweep")
+    seen = sorted((r.status, bool(r.succeeded), r.workflow_id, r.n) for r in rows)
+    assert seen == [("completed", False, 1, 1), ("completed", True, 1, 1), ("failed", False, 10, 1), ("running", False, 10, 1)]
+    assert sum(r.n for r in rows) == 4 and max(r.last_index for r in rows) == 3
+    assert sum(r.n for r in store.member_summary(session, lineage)) == 5
+
+
+def test_retries_are_failures_of_ancestors_or_earlier_tries(session, lineage):
+    assert store.retry_indices(session, lineage, "sweep", 1, task_failures_ok=False, limit=10) == [2]
+    assert store.retry_indices(session, lineage, "sweep", 2, task_failures_ok=False, limit=10) == [2, 3]
+    assert store.retry_indices(session, lineage, "sweep", 2, task_failures_ok=False, limit=1) == [2]
+    assert store.retry_indices(session, lineage, "sweep", 2, task_failures_ok=True, limit=10) == [3]
