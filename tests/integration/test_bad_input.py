@@ -22,6 +22,10 @@ def count_jobs(api) -> int:
         (b'{"resources": {"cpus": 1, "memory": 1}, "tasks": [{"image": "x"}], "colour": 1}', 'invalid item "colour" in job description'),
         (b'{"resources": {"cpus": 1, "memory": 1}, "tasks": [{"image": "x", "args": []}]}', 'invalid item "args" in task'),
         (b'[1, 2]', "a job description must be a JSON object"),
+        (
+            b'{"resources": {"cpus": 1, "memory": 1}, "tasks": [{"image": "x"}, {"image": "x", "type": "sidecar"}]}',
+            "tasks of type sidecar are not supported by this server yet",
+        ),
     ],
 )
 def test_rejected_jobs_store_nothing(alice, body, message):

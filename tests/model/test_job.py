@@ -6,7 +6,7 @@ import pytest
 
 from prominence.config import get_settings
 from prominence.model.errors import SpecError
-from prominence.model.job import JobDescription, parse_job
+from prominence.model.job import JobDescription, check_supported, parse_job
 
 BASE = {"resources": {"cpus": 1, "memory": 1}, "tasks": [{"image": "busybox"}]}
 
@@ -311,3 +311,12 @@ def test_workflow_jobs_need_names_and_may_lack_runtime():
 
 def test_is_pydantic_model():
     assert isinstance(parse_job(job()), JobDescription)
+
+
+@pytest.mark.parametrize("kind", ["sidecar", "openmpi", "mpich", "intelmpi"])
+def test_task_types_the_server_cannot_run_yet_are_refused(kind):
+    body = job(tasks=[{"image": "x", "cmd": "./a"}, {"image": "x", "type": kind, "cmd": "./b"}])
+    with pytest.raises(SpecError) as err:
+        check_supported(parse_job(body))
+    assert err.value.message == f"tasks of type {kind} are not supported by this server yet"
+    check_supported(parse_job(job(tasks=[{"image": "x", "type": "basic"}])))

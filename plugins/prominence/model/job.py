@@ -345,6 +345,20 @@ def parse_job(data: object, *, in_workflow: bool = False) -> JobDescription:
         raise to_spec_error(exc) from exc
 
 
+UNSUPPORTED_TASK_TYPES = ("sidecar", "openmpi", "mpich", "intelmpi")
+
+
+def check_supported(job: JobDescription) -> None:
+    """Refuse what the spec allows but this server cannot run as intended yet.
+
+    Run as a plain task, a sidecar would block the tasks after it and an MPI task would run
+    without its launcher, so such jobs get a clear 400 instead of doing the wrong thing.
+    """
+    for task in job.tasks:
+        if task.type in UNSUPPORTED_TASK_TYPES:
+            raise SpecError(f"tasks of type {task.type} are not supported by this server yet")
+
+
 __all__ = [
     "Artifact",
     "ImagePullCredential",
@@ -359,5 +373,6 @@ __all__ = [
     "SpecError",
     "Storage",
     "Task",
+    "check_supported",
     "parse_job",
 ]

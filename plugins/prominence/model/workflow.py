@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from prominence.model.errors import SpecError, spec_error, to_spec_error
-from prominence.model.job import JobDescription, parse_job
+from prominence.model.job import JobDescription, check_supported, parse_job
 
 MAX_SWEEP_DIMENSIONS = 4
 _NAME = re.compile(r"^[a-zA-Z0-9\-\_\s\.\/]+$")
@@ -389,7 +389,9 @@ def substitute(job: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
 
 def _job(data: Any) -> JobDescription:
     try:
-        return parse_job(data, in_workflow=True)
+        job = parse_job(data, in_workflow=True)
+        check_supported(job)
+        return job
     except SpecError as exc:
         raise spec_error(exc.message) from None
 

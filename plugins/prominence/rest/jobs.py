@@ -11,7 +11,7 @@ from prominence.config import get_settings
 from prominence.engine import live, staging
 from prominence.engine.submission import delete_jobs, sandbox_of, submit_job
 from prominence.model.errors import SpecError
-from prominence.model.job import JobDescription, parse_job
+from prominence.model.job import JobDescription, check_supported, parse_job
 from prominence.model.views import Created, JobView, job_view
 from prominence.rest.body import json_body
 from prominence.rest.errors import ApiError, bad_request
@@ -36,7 +36,9 @@ def get_own_job_or_400(session, job_id: int, identity: Identity):
 
 def _create(identity: Identity, data: Any) -> int:
     try:
-        return submit_job(identity, parse_job(data))
+        job = parse_job(data)
+        check_supported(job)
+        return submit_job(identity, job)
     except SpecError as exc:
         raise bad_request(exc.message) from None
 
