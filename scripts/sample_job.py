@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from stack import Stack, stack_env
+from stack_config import Stack, stack_env
 
 TERMINAL = {"completed", "failed", "killed", "deleted"}
 
