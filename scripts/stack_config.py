@@ -191,6 +191,9 @@ def stack_env(stack: Stack) -> dict[str, str]:
         # Tasks keep retrying the api-server for minutes (exponential back-off capped at 90 s), so a
         # task sent again after `up` survives an api-server that starts slowly on a loaded machine.
         "AIRFLOW__WORKERS__EXECUTION_API_RETRIES": "10",
+        # A task supervisor notices its task's exit only at its next heartbeat check (default 5 s):
+        # every task held its worker 5 s longer, and a deleted job's container was killed later.
+        "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "1",
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "2",
         "AIRFLOW__DAG_PROCESSOR__BUNDLE_REFRESH_CHECK_INTERVAL": "2",
         # Workflows are generated DAG files in a bundle of their own (DESIGN.md §2); they never

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -36,6 +38,14 @@ class ProminenceJobTrigger(ApiPollingTrigger):
 
     def hook(self) -> ProminenceHook:
         return ProminenceHook(self.prominence_conn_id)
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        # Waiting one interval first lets the scheduler see the deferring run of the task end
+        # before the task resumes: Airflow fails a resumed task whose executor event for the
+        # deferring run arrives after it (seen on a loaded machine with a one-second job).
+        await asyncio.sleep(self.poll_seconds)
+        async for event in super().run():
+            yield event
 
     async def request(self, client: httpx.AsyncClient) -> httpx.Response:
         return await client.get(f"/jobs/{self.job_id}")
