@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Row, and_, insert, or_, select, update
+from sqlalchemy import Row, Select, Table, and_, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from prominence.store.tables import ids, jobs
@@ -49,11 +49,17 @@ def find_jobs(
         base = base.where(own)
     if job_ids is not None:
         return list(session.execute(base.where(jobs.c.id.in_(list(job_ids)))))
+    return queue_listing(session, jobs, base, active=active, completed_limit=completed_limit)
+
+
+def queue_listing(session: Session, table: Table, base: Select, *, active: bool, completed_limit: int) -> list[Row]:
+    """`base` narrowed to the active rows plus up to `completed_limit` that left the queue, newest
+    first (< 0: all of them); jobs and workflows are listed alike (spec §6.2, §8)."""
     rows: list[Row] = []
     if active:
-        rows.extend(session.execute(base.where(jobs.c.in_queue.is_(True))))
+        rows.extend(session.execute(base.where(table.c.in_queue.is_(True))))
     if completed_limit != 0:
-        done = base.where(jobs.c.in_queue.is_(False)).order_by(jobs.c.end_time.desc(), jobs.c.id.desc())
+        done = base.where(table.c.in_queue.is_(False)).order_by(table.c.end_time.desc(), table.c.id.desc())
         if completed_limit > 0:
             done = done.limit(completed_limit)
         rows.extend(session.execute(done))

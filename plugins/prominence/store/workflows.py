@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Row, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from prominence.store.jobs import TERMINAL
+from prominence.store.jobs import TERMINAL, queue_listing
 from prominence.store.tables import jobs, workflows
 
 def insert_workflow(session: Session, **values: Any) -> None:
@@ -34,15 +34,7 @@ def find_workflows(
         base = base.where(workflows.c.name == name)
     if workflow_ids is not None:
         return list(session.execute(base.where(workflows.c.id.in_(list(workflow_ids)))))
-    rows: list[Row] = []
-    if active:
-        rows.extend(session.execute(base.where(workflows.c.in_queue.is_(True))))
-    if completed_limit != 0:
-        done = base.where(workflows.c.in_queue.is_(False)).order_by(workflows.c.end_time.desc(), workflows.c.id.desc())
-        if completed_limit > 0:
-            done = done.limit(completed_limit)
-        rows.extend(session.execute(done))
-    return rows
+    return queue_listing(session, workflows, base, active=active, completed_limit=completed_limit)
 
 
 def finish_workflow(session: Session, workflow_id: int, *, status: str, reason: str | None, end_time: int) -> bool:
