@@ -20,8 +20,8 @@ class Settings(BaseSettings):
     url_prefix: str = "/prominence/v1"
     # Base URL of the API as seen by clients and by jobs (PROMINENCE_URL inside containers).
     public_url: str = "http://127.0.0.1:8080/prominence/v1"
-    # Our tables live in Airflow's database unless told otherwise.
-    database_url: str | None = None
+    # Database of our tables: by default Airflow's, or a file beside it when that is SQLite.
+    store_url: str | None = None
     job_token_secret: str = "change-me"
     job_dag_id: str = "prominence_job"
     default_disk_gb: int = 10

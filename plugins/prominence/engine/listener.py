@@ -1,7 +1,9 @@
 """Scheduler-side write-back: a job's terminal state is stored once, when its run ends.
 
-These hooks run inside the scheduler's transaction; they write through that same session
-(a second connection deadlocks SQLite under load) and never raise into the scheduler.
+These hooks run inside the scheduler's transaction. When our tables share Airflow's database they
+write through that same session (a second connection to the same SQLite file deadlocks under
+load); when they have their own (SQLite), they write there in a short session. They never raise
+into the scheduler; a write-back that failed is redone by the reaper.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from prominence.engine.runs import CONTAINER_TASK, STAGE_IN_TASK, STAGE_OUT_TASK
 from prominence.engine.status import outcome_from_reports
 from prominence.operators.container import REPORT_KEY
 from prominence.store import jobs as store
+from prominence.store.db import store_writes
 
 log = logging.getLogger(__name__)
 
@@ -42,19 +45,27 @@ def record_workflow_outcome(dag_run, *, succeeded: bool) -> None:
     workflow_id = workflow_id_of(dag_run.dag_id)
     session = object_session(dag_run)
     if workflow_id is not None and session is not None:
-        workflows.finish(session, workflow_id, succeeded)
+        with store_writes(session) as writes:
+            workflows.finish(writes, workflow_id, succeeded)
 
 
 def record_outcome(dag_run) -> None:
-    settings = get_settings()
-    if dag_run.dag_id != settings.job_dag_id or not dag_run.conf or "job_id" not in dag_run.conf:
+    if dag_run.dag_id != get_settings().job_dag_id or not dag_run.conf or "job_id" not in dag_run.conf:
         return
     session = object_session(dag_run)
     if session is None:
         log.error("Run %s has no session; its job keeps its state", dag_run.run_id)
         return
+    outcome = outcome_of(session, dag_run)
+    with store_writes(session) as writes:
+        store.finish_job(writes, dag_run.conf["job_id"], **outcome)
+
+
+def outcome_of(session, dag_run) -> dict:
+    """The terminal state of the job of an ended run, from its tasks' reports (finish_job's arguments)."""
     from airflow.models.xcom import XComModel
 
+    settings = get_settings()
     rows = session.execute(
         select(XComModel.task_id, XComModel.value).where(
             XComModel.dag_id == dag_run.dag_id,
@@ -78,13 +89,11 @@ def record_outcome(dag_run) -> None:
         stageout=staging.get(STAGE_OUT_TASK),
     )
     start = outcome.start_time or (int(dag_run.start_date.timestamp()) if dag_run.start_date else None)
-    store.finish_job(
-        session,
-        conf["job_id"],
-        status=outcome.status,
-        reason=outcome.reason,
-        end_time=int(time.time()),
-        start_time=start,
-        execution=outcome.execution,
-        succeeded=outcome.succeeded,
-    )
+    return {
+        "status": outcome.status,
+        "reason": outcome.reason,
+        "end_time": int(time.time()),
+        "start_time": start,
+        "execution": outcome.execution,
+        "succeeded": outcome.succeeded,
+    }

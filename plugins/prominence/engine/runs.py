@@ -60,10 +60,26 @@ def start_run(session: Session, job_id: int, conf: dict[str, Any], task_count: i
     session.add(TaskMap(dag_id=dag_id, task_id=PLAN_TASK, run_id=run_id, map_index=-1, length=task_count, keys=None))
 
 
-def run_exists(session: Session, job_id: int) -> bool:
+def run_states(session: Session, job_ids: list[int]) -> dict[int, str]:
+    """The state of the run of each of `job_ids` that has one, in one query."""
     from airflow.models.dagrun import DagRun
+    from sqlalchemy import select
 
-    return bool(DagRun.find(dag_id=get_settings().job_dag_id, run_id=run_id_for(job_id), session=session))
+    runs = {run_id_for(job_id): job_id for job_id in job_ids}
+    if not runs:
+        return {}
+    query = select(DagRun.run_id, DagRun.state).where(DagRun.dag_id == get_settings().job_dag_id, DagRun.run_id.in_(list(runs)))
+    return {runs[run_id]: state for run_id, state in session.execute(query)}
+
+
+def runs_of(session: Session, job_ids: list[int]) -> list[Any]:
+    from airflow.models.dagrun import DagRun
+    from sqlalchemy import select
+
+    query = select(DagRun).where(
+        DagRun.dag_id == get_settings().job_dag_id, DagRun.run_id.in_([run_id_for(job_id) for job_id in job_ids])
+    )
+    return list(session.scalars(query))
 
 
 def stop_run(session: Session, job_id: int) -> bool:

@@ -16,7 +16,7 @@ from prominence.engine import dispatch, runs, staging
 from prominence.engine.sandbox import Sandbox
 from prominence.model.job import JobDescription, parse_job
 from prominence.store import jobs as store
-from prominence.store.db import session_scope
+from prominence.store.db import commit_store, session_scope
 
 log = logging.getLogger(__name__)
 NO_MATCHING_RESOURCES = "No matching resources"
@@ -46,7 +46,7 @@ def submit_job(
     sandbox.create(stored, token)
     staging.prepare(sandbox, stored, plan)
     now = int(time.time())
-    with session_scope() as session:
+    with session_scope(write=True) as session:
         job_id = store.next_id(session, "job")
         row = {
             "id": job_id,
@@ -109,12 +109,14 @@ def run_conf(job_id: int, job_uuid: str, sandbox: Sandbox, job: JobDescription, 
 
 def delete_jobs(session: Session, identity: Identity, job_ids: list[int]) -> int:
     """Kill and mark `deleted` the caller's active jobs among `job_ids`; others are ignored."""
-    done = 0
+    deleted = []
     for job_id in job_ids:
         row = store.get_job(session, job_id)
         if row is None or row.owner != identity.username or row.status in store.TERMINAL:
             continue
         if store.finish_job(session, job_id, status="deleted", reason=DELETED_BY_USER, end_time=int(time.time())):
-            runs.stop_run(session, job_id)
-            done += 1
-    return done
+            deleted.append(job_id)
+    commit_store(session)
+    for job_id in deleted:
+        runs.stop_run(session, job_id)
+    return len(deleted)

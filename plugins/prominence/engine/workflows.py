@@ -31,7 +31,7 @@ from prominence.model.job import parse_job
 from prominence.model.workflow import WorkflowDescription, parse_workflow
 from prominence.store import jobs as job_store
 from prominence.store import workflows as store
-from prominence.store.db import session_scope
+from prominence.store.db import commit_store, session_scope
 
 log = logging.getLogger(__name__)
 TERMINAL = job_store.TERMINAL
@@ -62,7 +62,7 @@ def token_file(workflow_id: int):
 def submit_workflow(identity: Identity, description: WorkflowDescription, lineage: list[int] | None = None) -> int:
     """Store the workflow, mint its token, then write its DAG file (the scheduler starts the run)."""
     now = int(time.time())
-    with session_scope() as session:
+    with session_scope(write=True) as session:
         workflow_id = job_store.next_id(session, "workflow")
         store.insert_workflow(
             session,
@@ -234,9 +234,14 @@ def delete_workflows(session: Session, identity: Identity, workflow_ids: list[in
             continue
         if not store.finish_workflow(session, workflow_id, status="deleted", reason=WORKFLOW_DELETED, end_time=now):
             continue
-        for job_id in store.active_member_ids(session, workflow_id):
-            if job_store.finish_job(session, job_id, status="deleted", reason=JOB_OF_DELETED_WORKFLOW, end_time=now):
-                runs.stop_run(session, job_id)
+        members = [
+            job_id
+            for job_id in store.active_member_ids(session, workflow_id)
+            if job_store.finish_job(session, job_id, status="deleted", reason=JOB_OF_DELETED_WORKFLOW, end_time=now)
+        ]
+        commit_store(session)
+        for job_id in members:
+            runs.stop_run(session, job_id)
         _stop_dag_run(session, workflow_id)
         remove_dag_file(workflow_id)
         done += 1

@@ -7,17 +7,21 @@ from collections.abc import Callable
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from prominence.store.db import session_scope
+from prominence.store.tables import ids
 
 log = logging.getLogger(__name__)
 router = APIRouter()
 
 
 def database_ok() -> bool:
+    """Airflow's database and ours (the same one unless Airflow's is SQLite) both answer."""
     with session_scope() as session:
-        return session.execute(text("SELECT 1")).scalar() == 1
+        airflow = session.execute(text("SELECT 1")).scalar() == 1
+        session.execute(select(ids.c.id).limit(1)).all()
+        return airflow
 
 
 def scheduler_ok() -> bool:

@@ -27,7 +27,7 @@ def normalise(key: str) -> str:
 
 
 def put(session: Session, owner: str, path: str, value: bytes) -> None:
-    insert = _UPSERTS[session.get_bind().dialect.name](kv).values(owner=owner, path=path, value=value)
+    insert = _UPSERTS[session.get_bind(clause=kv).dialect.name](kv).values(owner=owner, path=path, value=value)
     session.execute(insert.on_conflict_do_update(index_elements=[kv.c.owner, kv.c.path], set_={"value": value}))
 
 

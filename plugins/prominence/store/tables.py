@@ -1,4 +1,5 @@
-"""Our tables, beside Airflow's in the same database, all prefixed `prominence_`."""
+"""Our tables, all prefixed `prominence_`: in Airflow's database, or in a file beside it when that
+is SQLite (store/db.py)."""
 
 from __future__ import annotations
 
