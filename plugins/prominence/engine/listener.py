@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import object_session
 
 from prominence.config import get_settings
-from prominence.engine.runs import CONTAINER_TASK, STAGE_IN_TASK, STAGE_OUT_TASK
+from prominence.engine.runs import CONTAINER_TASK, STAGE_IN_TASK, STAGE_OUT_TASK, job_conf
 from prominence.engine.status import outcome_from_reports
 from prominence.operators.container import REPORT_KEY
 from prominence.store import jobs as store
@@ -50,7 +50,8 @@ def record_workflow_outcome(dag_run, *, succeeded: bool) -> None:
 
 
 def record_outcome(dag_run) -> None:
-    if dag_run.dag_id != get_settings().job_dag_id or not dag_run.conf or "job_id" not in dag_run.conf:
+    conf = job_conf(dag_run.conf)
+    if dag_run.dag_id != get_settings().job_dag_id or "job_id" not in conf:
         return
     session = object_session(dag_run)
     if session is None:
@@ -58,7 +59,7 @@ def record_outcome(dag_run) -> None:
         return
     outcome = outcome_of(session, dag_run)
     with store_writes(session) as writes:
-        store.finish_job(writes, dag_run.conf["job_id"], **outcome)
+        store.finish_job(writes, conf["job_id"], **outcome)
 
 
 def outcome_of(session, dag_run) -> dict:
@@ -80,7 +81,7 @@ def outcome_of(session, dag_run) -> dict:
             reports.append(XComModel.deserialize_value(row))
         else:
             staging[row.task_id] = XComModel.deserialize_value(row)
-    conf = dag_run.conf
+    conf = job_conf(dag_run.conf)
     outcome = outcome_from_reports(
         reports,
         conf.get("provisioned", {}),

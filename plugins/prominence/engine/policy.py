@@ -5,14 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from prominence.config import get_settings
-from prominence.engine.runs import CONTAINER_TASK, STAGE_IN_TASK, STAGE_OUT_TASK
+from prominence.engine.runs import CONTAINER_TASK, STAGE_IN_TASK, STAGE_OUT_TASK, job_conf
 
 
 def apply_job_policy(task_instance: Any, dag_run: Any = None) -> None:
     settings = get_settings()
-    if task_instance.dag_id != settings.job_dag_id or dag_run is None or not dag_run.conf:
+    if task_instance.dag_id != settings.job_dag_id or dag_run is None:
         return
-    conf = dag_run.conf
+    conf = job_conf(dag_run.conf)
+    if not conf:
+        return
     created = task_instance.state is None
     if task_instance.task_id == CONTAINER_TASK:
         task_instance.pool = settings.pool

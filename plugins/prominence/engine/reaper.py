@@ -85,5 +85,6 @@ def _record_missed_outcomes(session, job_ids: list[int]) -> None:
     # Most were written back since they were read: re-read before writing anything.
     active = {row.id for row in store.active_jobs(session)}
     for run in runs.runs_of(session, [job_id for job_id in job_ids if job_id in active]):
-        if store.finish_job(session, run.conf["job_id"], **outcome_of(session, run)):
-            log.warning("Job %s ended without its outcome stored; stored it now", run.conf["job_id"])
+        job_id = runs.job_conf(run.conf)["job_id"]
+        if store.finish_job(session, job_id, **outcome_of(session, run)):
+            log.warning("Job %s ended without its outcome stored; stored it now", job_id)

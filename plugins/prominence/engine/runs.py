@@ -21,6 +21,18 @@ STAGE_IN_TASK = "stage_in"
 STAGE_OUT_TASK = "stage_out"
 
 
+# start_run keeps its conf under this one key: Airflow turns every top-level conf key into a DAG
+# param and validates each with jsonschema, in the api-server and in every task process
+# (nine keys: 8 ms per run; one: 1 ms).
+CONF_KEY = "job"
+
+
+def job_conf(conf: dict[str, Any] | None) -> dict[str, Any]:
+    """What start_run recorded in a run's conf (runs from before CONF_KEY kept it at the top)."""
+    conf = conf or {}
+    return conf.get(CONF_KEY, conf)
+
+
 def run_id_for(job_id: int) -> str:
     """Deterministic, so creating a run twice for one job fails instead of running it twice."""
     return f"job-{job_id}"
@@ -46,7 +58,7 @@ def start_run(session: Session, job_id: int, conf: dict[str, Any], task_count: i
         trigger_dag(
             dag_id,
             run_id=run_id,
-            conf=conf,
+            conf={CONF_KEY: conf},
             logical_date=logical_date,
             replace_microseconds=False,
             triggered_by=DagRunTriggeredByType.REST_API,

@@ -23,6 +23,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException, AirflowRescheduleException, AirflowSkipException
 
 from prominence.config import get_settings
+from prominence.engine.runs import job_conf
 from prominence.engine.sandbox import Sandbox
 from prominence.engine.staging import artifact_binds
 from prominence.runtimes import get_runtime
@@ -46,7 +47,7 @@ class ContainerTaskOperator(BaseOperator):
         self._interrupted = False
 
     def execute(self, context: Any) -> None:
-        conf = context["dag_run"].conf
+        conf = job_conf(context["dag_run"].conf)
         sandbox = Sandbox(Path(conf["sandbox"]))
         job = sandbox.read_job()
         task = job["tasks"][self.index]

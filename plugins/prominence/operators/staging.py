@@ -17,6 +17,7 @@ from typing import Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+from prominence.engine.runs import job_conf
 from prominence.engine.sandbox import Sandbox
 from prominence.engine.staging import OUTPUT_KINDS, output_key
 from prominence.operators.container import REPORT_KEY
@@ -44,7 +45,7 @@ class StageInOperator(BaseOperator):
     ui_color = "#e8f5e9"
 
     def execute(self, context: Any) -> None:
-        sandbox = Sandbox(Path(context["dag_run"].conf["sandbox"]))
+        sandbox = Sandbox(Path(job_conf(context["dag_run"].conf)["sandbox"]))
         job = sandbox.read_job()
         plan = sandbox.read_json(sandbox.staging_file) or {}
         entries: list[dict[str, Any]] = []
@@ -102,8 +103,9 @@ class StageOutOperator(BaseOperator):
     ui_color = "#fff3e0"
 
     def execute(self, context: Any) -> None:
-        job_uuid = context["dag_run"].conf["uuid"]
-        sandbox = Sandbox(Path(context["dag_run"].conf["sandbox"]))
+        conf = job_conf(context["dag_run"].conf)
+        job_uuid = conf["uuid"]
+        sandbox = Sandbox(Path(conf["sandbox"]))
         stagein = sandbox.read_json(sandbox.stage_report_file("stagein"))
         if stagein is not None and not stagein.get("succeeded"):
             raise AirflowSkipException("stage-in failed: nothing to stage out")
