@@ -14,6 +14,9 @@ from bench.measure import client, median, percentile, timed_calls, wait_terminal
 
 CLIENTS = 8
 PER_CLIENT = 25
+# Each create starts a real job; BENCH_CREATES_PER_CLIENT=25 makes a burst whose first jobs run
+# while the last ones are created.
+CREATES_PER_CLIENT = int(os.environ.get("BENCH_CREATES_PER_CLIENT", "5"))
 STORED = (100, 1000, 10000)
 USER = "bench"
 
@@ -57,7 +60,7 @@ def run(stack) -> list[dict]:
     rows = []
     for stored in STORED:
         seed(stack.env, stored)
-        per_client = {"create": 5}
+        per_client = {"create": CREATES_PER_CLIENT}
         for name, call in calls.items():
             latencies = timed_calls(new, call, CLIENTS, per_client.get(name, PER_CLIENT))
             rows.append({"stored": stored, "call": name, "p50_ms": 1000 * median(latencies),
