@@ -24,13 +24,11 @@ ENDED = ("success", "failed")
 _started = threading.Event()
 
 
-def start_once() -> bool:
-    """Start the reaper thread the first time it is asked for in this process; True that time."""
-    if _started.is_set():
-        return False
-    _started.set()
-    threading.Thread(target=_loop, name="prominence-reaper", daemon=True).start()
-    return True
+def start_once() -> None:
+    """Start the reaper thread the first time it is asked for in this process."""
+    if not _started.is_set():
+        _started.set()
+        threading.Thread(target=_loop, name="prominence-reaper", daemon=True).start()
 
 
 def _loop() -> None:

@@ -85,6 +85,7 @@ def run_states(session: Session, job_ids: list[int]) -> dict[int, str]:
 
 
 def runs_of(session: Session, job_ids: list[int]) -> list[Any]:
+    """The runs of `job_ids` as ORM objects, for the few callers that need more than their state."""
     from airflow.models.dagrun import DagRun
     from sqlalchemy import select
 

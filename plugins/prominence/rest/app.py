@@ -18,15 +18,16 @@ SWITCH_INTERVAL_SECONDS = 0.001
 
 
 class StartHousekeeping:
-    """Starts the reaper and tunes the process with the first request, so only the api-server
-    does (not every process that loads the plugin), without a request-wrapping middleware."""
+    """Starts the reaper with the first request and tunes the process when Starlette builds its
+    middleware (also at the first request), so only the api-server does either (not every process
+    that loads the plugin), without a request-wrapping middleware."""
 
     def __init__(self, app) -> None:
         self.app = app
+        sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
 
     async def __call__(self, scope, receive, send) -> None:
-        if reaper.start_once():
-            sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
+        reaper.start_once()
         await self.app(scope, receive, send)
 
 
