@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-TERMINAL = ("completed", "failed", "killed", "deleted")
+from prominence.contract.states import TERMINAL
 
 
 def percentile(values: list[float], pct: float) -> float:

@@ -26,10 +26,10 @@ sys.path[:0] = [str(REPO), str(REPO / "plugins")]
 
 from bench.measure import client, median  # noqa: E402
 from bench.memory import descendants, pss_kib  # noqa: E402
+from prominence.contract.states import TERMINAL  # noqa: E402
 
 POLL_SECONDS = 2.0
 ACCEPT_SECONDS = 60.0
-TERMINAL = ("completed", "failed", "deleted")
 
 
 def sweep(image: str, members: int) -> dict:

@@ -14,7 +14,7 @@ from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG, XComArg
 
 from prominence.config import get_settings
-from prominence.engine.runs import CONTAINER_TASK, PLAN_TASK, STAGE_IN_TASK, STAGE_OUT_TASK
+from prominence.contract.tasks import CONTAINER_TASK, PLAN_TASK, STAGE_IN_TASK, STAGE_OUT_TASK
 from prominence.operators.container import ContainerTaskOperator
 from prominence.operators.staging import StageInOperator, StageOutOperator
 

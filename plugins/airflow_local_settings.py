@@ -7,4 +7,4 @@ honour each job's own cpus (pool slots), priority and task retries.
 
 from __future__ import annotations
 
-from prominence.engine.policy import apply_job_policy as task_instance_mutation_hook  # noqa: F401
+from prominence.scheduler.policy import apply_job_policy as task_instance_mutation_hook  # noqa: F401

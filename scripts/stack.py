@@ -122,7 +122,7 @@ def prepare(stack: Stack, env: dict[str, str]) -> None:
     if stack.database_url:
         ensure_database(stack.database_url)
     airflow(stack, env, "db", "migrate")
-    migrate = "from prominence.store.schema import upgrade_store; upgrade_store()"
+    migrate = "from prominence.store.db import store_engine; store_engine()"
     done = subprocess.run([sys.executable, "-c", migrate], env=env, cwd=stack.home, capture_output=True, text=True)
     if done.returncode != 0:
         raise StackError(f"migrating PROMINENCE's tables failed:\n{done.stdout}{done.stderr}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from airflow.plugins_manager import AirflowPlugin
 
 from prominence.config import get_settings
-from prominence.engine import listener
+from prominence.scheduler import listener
 from prominence.rest.app import create_app
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-TERMINAL = ("completed", "failed", "killed", "deleted")
+from prominence.contract.states import TERMINAL
 
 
 class Api:

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from prominence.contract.states import TERMINAL
 from tests.integration.api import job
 
-TERMINAL = ("completed", "failed", "deleted")
 CLI = Path(__file__).resolve().parents[2] / ".venv-cli" / "bin" / "prominence"
 
 

@@ -1,4 +1,7 @@
-"""Who is calling (spec §2): our own HS256 tokens (users and jobs), or Airflow's tokens."""
+"""Who is calling (spec §2): our own HS256 tokens (users and jobs), or Airflow's tokens.
+
+Nothing here knows HTTP: a refused token raises AuthError, which the REST app maps to a 401.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +10,19 @@ import time
 from dataclasses import dataclass
 
 import jwt
-from fastapi import Request
 
 from prominence.auth.tokens import verify_token
-from prominence.rest.errors import ApiError
 
 log = logging.getLogger(__name__)
 AUTH_FAILURE = "Authentication failure"
+
+
+class AuthError(Exception):
+    """The bearer could not be identified (spec §2: a 401)."""
+
+    def __init__(self, message: str = AUTH_FAILURE) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 @dataclass(frozen=True)
@@ -28,30 +37,31 @@ class Identity:
         return [g for g in self.groups.split(",") if g]
 
 
-async def current_identity(request: Request) -> Identity:
-    """FastAPI dependency: every route but /health requires a bearer JWT with a future `exp`."""
-    parts = request.headers.get("authorization", "").split()
+async def identify(authorization: str) -> Identity:
+    """The caller behind an `Authorization: Bearer <JWT>` header value; the JWT needs a future `exp`."""
+    parts = authorization.split()
     if len(parts) < 2:
-        raise ApiError(401, AUTH_FAILURE)
+        raise AuthError()
     token = parts[1]
     try:
         exp = jwt.decode(token, options={"verify_signature": False}).get("exp")
     except jwt.PyJWTError:
-        raise ApiError(401, AUTH_FAILURE) from None
+        raise AuthError() from None
     if not isinstance(exp, (int, float)) or exp < time.time():
-        raise ApiError(401, AUTH_FAILURE)
+        raise AuthError()
     claims = verify_token(token)
     if claims is not None:
         return Identity(str(claims["username"]), str(claims.get("groups") or ""), claims.get("job"))
     username = await _airflow_user(token)
     if username:
         return Identity(username)
-    raise ApiError(401, AUTH_FAILURE)
+    raise AuthError()
 
 
 async def _airflow_user(token: str) -> str | None:
     """The user name behind a token issued by Airflow's auth manager (`POST /auth/token`)."""
     try:
+        # Airflow's auth manager exists only in the api-server: looked up when a token needs it.
         from airflow.api_fastapi.app import get_auth_manager
 
         user = await get_auth_manager().get_user_from_token(token)

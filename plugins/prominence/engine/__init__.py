@@ -1,1 +1,2 @@
-
+"""Code the api-server runs besides the REST app: submission, dispatch and stop of Airflow runs,
+workflows, and the reaper. It may use Airflow's ORM and our tables; tasks never import it."""

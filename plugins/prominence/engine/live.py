@@ -8,11 +8,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from prominence.config import get_settings
-from prominence.engine.runs import CONTAINER_TASK, STAGE_IN_TASK, run_id_for
+from prominence.contract.tasks import CONTAINER_TASK, STAGE_IN_TASK, run_id_for
 
 
 def start_times(session: Session, job_ids: Iterable[int]) -> dict[int, int]:
     """Epoch start of each job whose first real task has started; absent ones are still queued."""
+    # Airflow's ORM loads only where used: this module is imported with the plugin in every task process.
     from airflow.models.taskinstance import TaskInstance as TI
 
     runs = {run_id_for(job_id): job_id for job_id in job_ids}

@@ -10,7 +10,11 @@ import logging
 import threading
 import time
 
+from prominence.contract.states import JobStatus
+from prominence.contract.tasks import job_conf
 from prominence.engine import live, runs
+from prominence.engine.dispatch import restart_run
+from prominence.scheduler.outcome import outcome_of
 from prominence.store import jobs as store
 from prominence.store.db import commit_store, session_scope
 
@@ -52,7 +56,7 @@ def reap(now: float) -> None:
                 continue
             limit = (row.spec.get("policies") or {}).get("maximumTimeInQueue") or 0
             if limit > 0 and now - row.create_time > limit * 60:
-                if store.finish_job(session, row.id, status="failed", reason=MAX_TIME_QUEUED, end_time=int(now)):
+                if store.finish_job(session, row.id, status=JobStatus.FAILED.value, reason=MAX_TIME_QUEUED, end_time=int(now)):
                     expired.append(row.id)
                     log.info("Job %s waited longer than %s minutes", row.id, limit)
             elif now - row.create_time > LOST_RUN_AFTER_SECONDS and row.id not in states:
@@ -67,8 +71,6 @@ def reap(now: float) -> None:
 
 
 def _restart(session, row) -> None:
-    from prominence.engine.submission import restart_run
-
     log.warning("Job %s has no run; starting it again", row.id)
     restart_run(session, row)
 
@@ -76,13 +78,11 @@ def _restart(session, row) -> None:
 def _record_missed_outcomes(session, job_ids: list[int]) -> None:
     """Store the outcome of jobs whose run ended without the listener's write-back landing (with our
     tables in a database of their own, that write is not part of the scheduler's transaction)."""
-    from prominence.engine.listener import outcome_of
-
     if not job_ids:
         return
     # Most were written back since they were read: re-read before writing anything.
     active = {row.id for row in store.active_jobs(session)}
     for run in runs.runs_of(session, [job_id for job_id in job_ids if job_id in active]):
-        job_id = runs.job_conf(run.conf)["job_id"]
+        job_id = job_conf(run.conf)["job_id"]
         if store.finish_job(session, job_id, **outcome_of(session, run)):
             log.warning("Job %s ended without its outcome stored; stored it now", job_id)

@@ -11,31 +11,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from prominence.config import get_settings
-
-PLAN_TASK = "plan"
-CONTAINER_TASK = "task"
-STAGE_IN_TASK = "stage_in"
-STAGE_OUT_TASK = "stage_out"
-
-
-# start_run keeps its conf under this one key: Airflow turns every top-level conf key into a DAG
-# param and validates each with jsonschema, in the api-server and in every task process
-# (nine keys: 8 ms per run; one: 1 ms).
-CONF_KEY = "job"
-
-
-def job_conf(conf: dict[str, Any] | None) -> dict[str, Any]:
-    """What start_run recorded in a run's conf (runs from before CONF_KEY kept it at the top)."""
-    conf = conf or {}
-    return conf.get(CONF_KEY, conf)
-
-
-def run_id_for(job_id: int) -> str:
-    """Deterministic, so creating a run twice for one job fails instead of running it twice."""
-    return f"job-{job_id}"
+from prominence.contract.tasks import CONF_KEY, PLAN_TASK, run_id_for
 
 
 def start_run(session: Session, job_id: int, conf: dict[str, Any], task_count: int, created: int) -> None:
@@ -45,6 +25,7 @@ def start_run(session: Session, job_id: int, conf: dict[str, Any], task_count: i
     The scheduler orders waiting task instances by priority, then by their run's logical date:
     a date unique per job (its submission second plus its id in microseconds) makes that FIFO.
     """
+    # Airflow's ORM loads only where used: this module is imported with the plugin in every task process.
     from airflow.api.common.trigger_dag import trigger_dag
     from airflow.exceptions import DagRunAlreadyExists
     from airflow.models.taskmap import TaskMap
@@ -74,8 +55,8 @@ def start_run(session: Session, job_id: int, conf: dict[str, Any], task_count: i
 
 def run_states(session: Session, job_ids: list[int]) -> dict[int, str]:
     """The state of the run of each of `job_ids` that has one, in one query."""
+    # Airflow's ORM loads only where used: this module is imported with the plugin in every task process.
     from airflow.models.dagrun import DagRun
-    from sqlalchemy import select
 
     runs = {run_id_for(job_id): job_id for job_id in job_ids}
     if not runs:
@@ -86,8 +67,8 @@ def run_states(session: Session, job_ids: list[int]) -> dict[int, str]:
 
 def runs_of(session: Session, job_ids: list[int]) -> list[Any]:
     """The runs of `job_ids` as ORM objects, for the few callers that need more than their state."""
+    # Airflow's ORM loads only where used: this module is imported with the plugin in every task process.
     from airflow.models.dagrun import DagRun
-    from sqlalchemy import select
 
     query = select(DagRun).where(
         DagRun.dag_id == get_settings().job_dag_id, DagRun.run_id.in_([run_id_for(job_id) for job_id in job_ids])
@@ -97,6 +78,7 @@ def runs_of(session: Session, job_ids: list[int]) -> list[Any]:
 
 def stop_run(session: Session, job_id: int) -> bool:
     """Fail the run and kill its running task processes; False if there was nothing to stop."""
+    # Airflow's ORM loads only where used: this module is imported with the plugin in every task process.
     from airflow.api.common.mark_tasks import set_dag_run_state_to_failed
     from airflow.models.dagrun import DagRun
     from airflow.models.dagbag import DBDagBag

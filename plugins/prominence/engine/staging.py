@@ -14,13 +14,11 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from prominence.auth.identity import Identity
-from prominence.engine.sandbox import Sandbox
+from prominence.contract import keys
+from prominence.contract.keys import OUTPUT_KINDS, output_key
+from prominence.contract.sandbox import Sandbox
 from prominence.model.errors import SpecError
-from prominence.storage import layout
 from prominence.storage.s3 import OUTPUT_GET_SECONDS, StorageError, get_store
-
-OUTPUT_KINDS = {"outputFiles": False, "outputDirs": True}  # wire name -> is a directory
-
 
 def is_url(artifact: str) -> bool:
     return urlsplit(artifact).scheme in ("http", "https")
@@ -57,8 +55,8 @@ def plan(identity: Identity, job: dict[str, Any]) -> dict[str, Any]:
 
 def _uploaded_key(name: str, identity: Identity) -> str:
     try:
-        key = layout.upload_key(name, identity.username, identity.group_list)
-    except (layout.InvalidName, layout.NotAuthorized):
+        key = keys.upload_key(name, identity.username, identity.group_list)
+    except (keys.InvalidName, keys.NotAuthorized):
         raise SpecError(f"Artifact {name} does not exist") from None
     try:
         found = get_store().head(key)
@@ -72,10 +70,6 @@ def _uploaded_key(name: str, identity: Identity) -> str:
 def prepare(sandbox: Sandbox, job: dict[str, Any], staging: dict[str, Any]) -> None:
     sandbox.write_inputs(job.get("inputs", []))
     sandbox.write_json(sandbox.staging_file, staging)
-
-
-def output_key(job_uuid: str, name: str, directory: bool) -> str:
-    return layout.scratch_key(job_uuid, name, directory=directory)
 
 
 def output_views(job: dict[str, Any], job_uuid: str, sandbox: Sandbox) -> dict[str, list[dict[str, Any]]]:
@@ -102,17 +96,3 @@ def output_views(job: dict[str, Any], job_uuid: str, sandbox: Sandbox) -> dict[s
             url = get_store().presign_get(output_key(job_uuid, name, directory), OUTPUT_GET_SECONDS)
             views[wire].append({"name": name, "url": url, "size": entry.get("size", 0)})
     return views
-
-
-def artifact_binds(sandbox: Sandbox) -> list[tuple[str, str]]:
-    """(host, container) mounts of the artifacts' `dir:/abs` mountpoints (spec §13.3). The host
-    side is resolved here, so a link a task put in the home cannot bind anything outside it."""
-    home = sandbox.home.resolve()
-    binds = []
-    for artifact in (sandbox.read_json(sandbox.staging_file) or {}).get("artifacts", []):
-        if artifact.get("mountpoint"):
-            source, target = artifact["mountpoint"].split(":", 1)
-            resolved = (home / source).resolve()
-            if resolved.is_relative_to(home) and resolved.is_dir():
-                binds.append((str(resolved), target))
-    return binds

@@ -11,6 +11,7 @@ rerun lineage; a successful job is never run again.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -24,9 +25,11 @@ from sqlalchemy.orm import Session
 from prominence.auth.identity import Identity
 from prominence.auth.tokens import mint_token
 from prominence.config import get_settings
+from prominence.contract.states import TERMINAL, JobStatus
+from prominence.contract.workflows import dag_id_for, token_file
 from prominence.engine import live, runs
 from prominence.engine.submission import TOKEN_MARGIN_SECONDS, submit_job
-from prominence.engine.workflow_dag import dag_id_for, graph_of, remove_dag_file, write_dag_file
+from prominence.engine.workflow_files import graph_of, remove_dag_file, write_dag_file
 from prominence.model.job import parse_job
 from prominence.model.workflow import WorkflowDescription, parse_workflow
 from prominence.store import jobs as job_store
@@ -34,7 +37,6 @@ from prominence.store import workflows as store
 from prominence.store.db import commit_store, session_scope
 
 log = logging.getLogger(__name__)
-TERMINAL = job_store.TERMINAL
 WORKFLOW_DELETED = "Workflow deleted by user"
 JOB_OF_DELETED_WORKFLOW = "Job part of a workflow which was deleted by user"
 # A workflow token lives as long as a job token of the longest walltime would.
@@ -43,20 +45,12 @@ WORKFLOW_TOKEN_SECONDS = TOKEN_MARGIN_SECONDS + 2 * 525_600 * 60
 
 @lru_cache(maxsize=256)
 def _description(workflow_id: int, spec_key: str) -> WorkflowDescription:
-    import json
-
     return parse_workflow(json.loads(spec_key))
 
 
 def description_of(row: Any) -> WorkflowDescription:
     """The parsed description of a stored workflow (cached: nodes ask for it every poll)."""
-    import json
-
     return _description(row.id, json.dumps(row.spec, sort_keys=True))
-
-
-def token_file(workflow_id: int):
-    return get_settings().sandboxes / f"workflow-{workflow_id}" / "token"
 
 
 def submit_workflow(identity: Identity, description: WorkflowDescription, lineage: list[int] | None = None) -> int:
@@ -71,7 +65,7 @@ def submit_workflow(identity: Identity, description: WorkflowDescription, lineag
             owner=identity.username,
             groups=identity.groups,
             name=description.name,
-            status="idle",
+            status=JobStatus.IDLE.value,
             spec=description.stored,
             labels=description.labels or None,
             create_time=now,
@@ -114,7 +108,7 @@ class NodeState:
 def _good(row: Any, description: WorkflowDescription) -> bool:
     """Spec §7.3: a job fails a workflow unless it completed with its tasks succeeding, or
     `reportJobSuccessOnTaskFailure` says task failures count as success."""
-    if row.status != "completed":
+    if row.status != JobStatus.COMPLETED:
         return False
     if row.succeeded:
         return True
@@ -215,15 +209,6 @@ def progress(session: Session, rows: list[Any]) -> dict[int, tuple[str, dict[str
     return result
 
 
-def finish(session: Session, workflow_id: int, succeeded: bool) -> None:
-    """The workflow's run ended (scheduler side, in its session): record the outcome once."""
-    status = "completed" if succeeded else "failed"
-    if store.finish_workflow(session, workflow_id, status=status, reason=None, end_time=int(time.time())):
-        row = store.get_workflow(session, workflow_id)
-        if row is not None and not row.leave_in_queue:
-            remove_dag_file(workflow_id)
-
-
 def delete_workflows(session: Session, identity: Identity, workflow_ids: list[int]) -> int:
     """Spec §8: kill the caller's active workflows among `workflow_ids` and all their jobs."""
     done = 0
@@ -232,12 +217,12 @@ def delete_workflows(session: Session, identity: Identity, workflow_ids: list[in
         row = store.get_workflow(session, workflow_id)
         if row is None or row.owner != identity.username or row.status in TERMINAL:
             continue
-        if not store.finish_workflow(session, workflow_id, status="deleted", reason=WORKFLOW_DELETED, end_time=now):
+        if not store.finish_workflow(session, workflow_id, status=JobStatus.DELETED.value, reason=WORKFLOW_DELETED, end_time=now):
             continue
         members = [
             job_id
             for job_id in store.active_member_ids(session, workflow_id)
-            if job_store.finish_job(session, job_id, status="deleted", reason=JOB_OF_DELETED_WORKFLOW, end_time=now)
+            if job_store.finish_job(session, job_id, status=JobStatus.DELETED.value, reason=JOB_OF_DELETED_WORKFLOW, end_time=now)
         ]
         commit_store(session)
         for job_id in members:
@@ -250,6 +235,7 @@ def delete_workflows(session: Session, identity: Identity, workflow_ids: list[in
 
 def _stop_dag_run(session: Session, workflow_id: int) -> None:
     """Fail the workflow's run so its waiting nodes stop (the listener finds it already deleted)."""
+    # Airflow's ORM loads only where used: this module is imported with the plugin in every task process.
     from airflow.api.common.mark_tasks import set_dag_run_state_to_failed
     from airflow.models.dagbag import DBDagBag
     from airflow.models.dagrun import DagRun

@@ -1,1 +1,1 @@
-
+"""Request and response schemas (pydantic) with the spec's validation messages."""

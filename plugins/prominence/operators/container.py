@@ -19,18 +19,16 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from airflow.sdk import BaseOperator
+from airflow.sdk import BaseOperator, timezone
 from airflow.sdk.exceptions import AirflowFailException, AirflowRescheduleException, AirflowSkipException
 
 from prominence.config import get_settings
-from prominence.engine.runs import job_conf
-from prominence.engine.sandbox import Sandbox
-from prominence.engine.staging import artifact_binds
+from prominence.contract.sandbox import Sandbox
+from prominence.contract.tasks import REPORT_KEY, WALLTIME_EXCEEDED, job_conf
+from prominence.operators.binds import artifact_binds
 from prominence.runtimes import get_runtime
 from prominence.runtimes.base import ImagePullError
 
-REPORT_KEY = "report"
-WALLTIME_EXCEEDED = "WallTimeLimitExceeded"
 KILL_GRACE_SECONDS = 5
 GNU_TIME = "/usr/bin/time"
 
@@ -245,6 +243,4 @@ def _signal_group(pid: int, sig: int) -> None:
 
 
 def _utcnow():
-    from airflow.sdk import timezone
-
     return timezone.utcnow()

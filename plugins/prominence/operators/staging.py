@@ -17,10 +17,9 @@ from typing import Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from prominence.engine.runs import job_conf
-from prominence.engine.sandbox import Sandbox
-from prominence.engine.staging import OUTPUT_KINDS, output_key
-from prominence.operators.container import REPORT_KEY
+from prominence.contract.keys import OUTPUT_KINDS, output_key
+from prominence.contract.sandbox import Sandbox
+from prominence.contract.tasks import REPORT_KEY, job_conf
 from prominence.storage.fetch import FetchError, download_url
 from prominence.storage.s3 import StorageError, get_store
 from prominence.storage.unpack import UnpackError, is_archive, make_tarball, unpack

@@ -6,8 +6,8 @@ import sys
 
 from fastapi import Depends, FastAPI
 
-from prominence.auth.identity import current_identity
 from prominence.engine import reaper
+from prominence.rest.deps import current_identity
 from prominence.rest import data, errors, health, jobs, workflows, kv
 
 

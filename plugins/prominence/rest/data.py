@@ -17,11 +17,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel
 
-from prominence.auth.identity import Identity, current_identity
+from prominence.auth.identity import Identity
 from prominence.config import get_settings
 from prominence.rest.body import raw_body
+from prominence.rest.deps import current_identity
 from prominence.rest.errors import ApiError, bad_request
-from prominence.storage import layout
+from prominence.contract import keys as layout
 from prominence.storage.s3 import UPLOAD_URL_SECONDS, StorageError, get_store
 from prominence.store import uploads
 from prominence.store.db import session_scope

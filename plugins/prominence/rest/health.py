@@ -26,6 +26,7 @@ def database_ok() -> bool:
 
 def scheduler_ok() -> bool:
     """A scheduler heartbeating recently: without one, no job would ever start."""
+    # Airflow's ORM loads only where used: this module is imported with the plugin in every task process.
     from airflow.jobs.job import most_recent_job
 
     with session_scope() as session:

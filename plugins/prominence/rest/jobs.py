@@ -6,14 +6,17 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from prominence.auth.identity import Identity, current_identity
+from prominence.auth.identity import Identity
 from prominence.config import get_settings
+from prominence.contract.states import TERMINAL
 from prominence.engine import live, staging
-from prominence.engine.submission import delete_jobs, sandbox_of, submit_job
+from prominence.contract.sandbox import Sandbox
+from prominence.engine.submission import delete_jobs, submit_job
 from prominence.model.errors import SpecError
 from prominence.model.job import JobDescription, check_supported, parse_job
 from prominence.model.views import Created, JobView, job_view
 from prominence.rest.body import json_body
+from prominence.rest.deps import current_identity
 from prominence.rest.errors import ApiError, bad_request
 from prominence.rest.listing import ListQuery, list_query
 from prominence.store import jobs as store
@@ -132,7 +135,7 @@ def job_stderr(identity: UserDep, job_id: int, offset: int = 0, node: int = 0) -
 def _log(identity: Identity, job_id: int, stream: str, offset: int) -> Response:
     with session_scope() as session:
         job_uuid = get_own_job_or_400(session, job_id, identity).uuid
-    content = sandbox_of(job_uuid).read_log(stream, offset)
+    content = Sandbox.of(job_uuid).read_log(stream, offset)
     if content is None:
         raise bad_request(f"{stream} does not exist")
     return Response(content, media_type="text/plain; charset=utf-8")
@@ -151,13 +154,13 @@ def snapshot(identity: UserDep, job_id: int) -> dict:
 
 def present(session, rows: list, *, detail: bool) -> list[dict]:
     """Views of `rows`; jobs not yet terminal get their live state from Airflow in one query."""
-    pending = [row.id for row in rows if row.status not in store.TERMINAL]
+    pending = [row.id for row in rows if row.status not in TERMINAL]
     started = live.start_times(session, pending)
     waiting = "pending" if get_settings().use_pending_state else "idle"
     views = []
     for row in rows:
-        outputs = staging.output_views(row.spec, row.uuid, sandbox_of(row.uuid)) if detail else None
-        if row.status in store.TERMINAL:
+        outputs = staging.output_views(row.spec, row.uuid, Sandbox.of(row.uuid)) if detail else None
+        if row.status in TERMINAL:
             views.append(job_view(row, row.status, row.start_time, detail, outputs))
         else:
             start = started.get(row.id)

@@ -15,9 +15,10 @@ from fastapi import APIRouter, Depends, Query, Response
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from prominence.auth.identity import Identity, current_identity
+from prominence.auth.identity import Identity
 from prominence.config import get_settings
 from prominence.rest.body import raw_body
+from prominence.rest.deps import current_identity
 from prominence.rest.errors import ApiError, bad_request
 from prominence.store import kv as store
 from prominence.store.db import session_scope

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
+from prominence.config import get_settings
 from prominence.rest.errors import bad_request
 
 STATUSES = ("idle", "running", "pending")
@@ -65,6 +66,4 @@ def _integer(raw: str, what: str) -> int:
 
 
 def _pending() -> bool:
-    from prominence.config import get_settings
-
     return get_settings().use_pending_state

@@ -7,19 +7,20 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field
 
-from prominence.auth.identity import Identity, current_identity
+from prominence.auth.identity import Identity
+from prominence.contract.states import TERMINAL
 from prominence.engine import workflows as engine
-from prominence.engine.submission import sandbox_of
+from prominence.contract.sandbox import Sandbox
 from prominence.model.errors import SpecError
 from prominence.model.views import Created
 from prominence.model.workflow_views import workflow_view
 from prominence.model.workflow import parse_workflow
 from prominence.rest.body import json_body
+from prominence.rest.deps import current_identity
 from prominence.rest.errors import ApiError, bad_request
 from prominence.rest.listing import ListQuery, list_query
 from prominence.store import workflows as store
 from prominence.store.db import session_scope
-from prominence.store.jobs import TERMINAL
 
 router = APIRouter(tags=["workflows"])
 UserDep = Annotated[Identity, Depends(current_identity)]
@@ -174,7 +175,7 @@ def _log(identity: Identity, workflow_id: int, job: str, index: int | None, stre
         member = store.member_job(session, [row.id, *row.lineage], job, index)
         if member is None and index is None:
             member = store.member_job(session, [row.id, *row.lineage], job, 0)
-    content = sandbox_of(member.uuid).read_log(stream, offset) if member is not None else None
+    content = Sandbox.of(member.uuid).read_log(stream, offset) if member is not None else None
     if content is None:
         raise bad_request(f"{stream} does not exist")
     return Response(content, media_type="text/plain; charset=utf-8")

@@ -19,6 +19,8 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from prominence.config import get_settings
+
 CONTAINER_HOME = "/home/user"
 CONTAINER_TMP = "/tmp"
 CONTAINER_PATH = "/usr/local/bin:/usr/bin:/usr/local/sbin:/usr/sbin:/bin"
@@ -156,8 +158,6 @@ def registry_of(image: str) -> tuple[str | None, str]:
 
 def insecure_registries() -> set[str]:
     """Registries reached over plain HTTP: only those listed in `PROMINENCE_INSECURE_REGISTRIES`."""
-    from prominence.config import get_settings
-
     return {r.strip() for r in get_settings().insecure_registries.split(",") if r.strip()}
 
 

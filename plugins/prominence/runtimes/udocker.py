@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
 
+from prominence.config import get_settings
 from prominence.runtimes.base import (
     CONTAINER_HOME,
     CONTAINER_TMP,
@@ -68,8 +69,6 @@ class UdockerRuntime(Runtime):
     def udocker_dir(self) -> Path:
         if self._udocker_dir is not None:
             return Path(self._udocker_dir)
-        from prominence.config import get_settings
-
         settings = get_settings()
         return Path(settings.udocker_dir or settings.home / "udocker")
 

@@ -63,6 +63,7 @@ def store_url(airflow_url: str) -> str | None:
 
 
 def _store() -> Store:
+    # airflow.settings configures Airflow when imported: only once a session is first needed.
     from airflow import settings
 
     airflow = settings.engine
@@ -119,6 +120,7 @@ def ensure_schema(engine: Engine) -> None:
 
 def new_session() -> Session:
     """A session on Airflow's database whose statements on our tables go to ours."""
+    # airflow.settings configures Airflow when imported: only once a session is first needed.
     from airflow import settings
 
     return settings.NonScopedSession(binds=_store().binds)

@@ -8,9 +8,9 @@ from typing import Any
 from sqlalchemy import Row, Select, Table, and_, insert, or_, select, update
 from sqlalchemy.orm import Session
 
+from prominence.contract.states import TERMINAL
 from prominence.store.tables import ids, jobs
 
-TERMINAL = ("completed", "failed", "killed", "deleted")
 
 
 def next_id(session: Session, kind: str) -> int:

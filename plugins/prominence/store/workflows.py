@@ -8,7 +8,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, Row, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from prominence.store.jobs import TERMINAL, queue_listing
+from prominence.contract.states import TERMINAL
+from prominence.store.jobs import queue_listing
 from prominence.store.tables import jobs, workflows
 
 def insert_workflow(session: Session, **values: Any) -> None:

@@ -9,11 +9,11 @@ from typing import Any
 import httpx
 from airflow.triggers.base import TriggerEvent
 
+from prominence.contract.states import TERMINAL
 from prominence.hooks.prominence import ProminenceHook
 from prominence.triggers.polling import ApiPollingTrigger
 
 # Spec §5: the states a job never leaves.
-TERMINAL = ("completed", "failed", "killed", "deleted")
 
 
 class ProminenceJobTrigger(ApiPollingTrigger):

@@ -9,13 +9,13 @@ worker slot at any time; a failed node is retried by Airflow according to its `r
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import httpx
 from airflow.triggers.base import TaskFailedEvent, TaskSuccessEvent, TriggerEvent
 
 from prominence.config import get_settings
+from prominence.contract.workflows import token_file
 from prominence.hooks.prominence import ProminenceHook
 from prominence.triggers.polling import ApiPollingTrigger
 
@@ -39,7 +39,7 @@ class WorkflowNodeTrigger(ApiPollingTrigger):
 
     def hook(self) -> ProminenceHook:
         settings = get_settings()
-        token = (Path(settings.sandboxes) / f"workflow-{self.workflow_id}" / "token").read_text().strip()
+        token = token_file(self.workflow_id).read_text().strip()
         return ProminenceHook(base_url=settings.public_url, token=token)
 
     async def request(self, client: httpx.AsyncClient) -> httpx.Response:

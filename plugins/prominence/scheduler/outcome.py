@@ -1,9 +1,19 @@
-"""How a job's status, statusReason and execution follow from its task reports (spec §5.3)."""
+"""How a job's status, statusReason and execution follow from its task reports (spec §5.3).
+
+Read in the scheduler when a run ends, and by the api-server's reaper for a write-back that was lost.
+"""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
+
+from sqlalchemy import select
+
+from prominence.config import get_settings
+from prominence.contract.states import JobStatus
+from prominence.contract.tasks import CONTAINER_TASK, REPORT_KEY, STAGE_IN_TASK, STAGE_OUT_TASK, WALLTIME_EXCEEDED, job_conf
 
 TASK_FIELDS = (
     "imagePullStatus",
@@ -16,7 +26,7 @@ TASK_FIELDS = (
     "maxResidentSetSizeKB",
 )
 IMAGE_PULL_FAILED = "Container image pull failed"
-WALLTIME_EXCEEDED = "Walltime limit exceeded"
+WALLTIME_REASON = "Walltime limit exceeded"
 NO_TASKS_RUN = "Unable to execute task(s)"
 # Spec §5.3, in the order of its table: a later matching rule overrides an earlier one.
 STAGE_IN_REASONS = {"failedDownload": "Artifact download failed", "failedUncompress": "Artifact uncompress failed"}
@@ -58,7 +68,7 @@ def outcome_from_reports(
     if reports and reports[0].get("cpu"):
         execution["cpu"] = reports[0]["cpu"]
     starts = [r["startTime"] for r in reports if r.get("startTime")]
-    outcome = Outcome("completed", None, execution, min(starts) if starts else None)
+    outcome = Outcome(JobStatus.COMPLETED, None, execution, min(starts) if starts else None)
     outcome.succeeded = bool(reports) and all(r.get("succeeded") for r in reports)
     staged_in = (stagein or {}).get("stagein", [])
     staged_out = (stageout or {}).get("files", []) + (stageout or {}).get("directories", [])
@@ -67,16 +77,54 @@ def outcome_from_reports(
         if seconds > 0:
             execution[key] = seconds
     statuses = {e.get("status") for e in staged_in + staged_out}
-    rules = [(status in statuses, "failed", reason) for status, reason in (STAGE_IN_REASONS | STAGE_OUT_REASONS).items()]
+    rules = [(status in statuses, JobStatus.FAILED, reason) for status, reason in (STAGE_IN_REASONS | STAGE_OUT_REASONS).items()]
     rules += [
-        (any(r.get("imagePullStatus") == "failed" for r in reports), "failed", IMAGE_PULL_FAILED),
-        (any(r.get("error") == "WallTimeLimitExceeded" for r in reports), "killed", WALLTIME_EXCEEDED),
+        (any(r.get("imagePullStatus") == "failed" for r in reports), JobStatus.FAILED, IMAGE_PULL_FAILED),
+        (any(r.get("error") == WALLTIME_EXCEEDED for r in reports), JobStatus.KILLED, WALLTIME_REASON),
     ]
     matched = [(status, reason) for applies, status, reason in rules if applies]
     if matched:
         outcome.status, outcome.reason = matched[-1]
     elif not reports:
-        outcome.status, outcome.reason = "failed", NO_TASKS_RUN
+        outcome.status, outcome.reason = JobStatus.FAILED, NO_TASKS_RUN
     # The wrapper's exit code (spec §13.8) is 1 when stage-in or stage-out failed too.
     outcome.succeeded = outcome.succeeded and statuses <= {"success"}
     return outcome
+
+
+def outcome_of(session, dag_run) -> dict:
+    """The terminal state of the job of an ended run, from its tasks' reports (finish_job's arguments)."""
+    # Airflow's ORM loads only where used: this module is imported with the plugin in every task process.
+    from airflow.models.xcom import XComModel
+
+    rows = session.execute(
+        select(XComModel.task_id, XComModel.value).where(
+            XComModel.dag_id == dag_run.dag_id,
+            XComModel.run_id == dag_run.run_id,
+            XComModel.task_id.in_((CONTAINER_TASK, STAGE_IN_TASK, STAGE_OUT_TASK)),
+            XComModel.key == REPORT_KEY,
+        )
+    )
+    reports, staging = [], {}
+    for row in rows:
+        if row.task_id == CONTAINER_TASK:
+            reports.append(XComModel.deserialize_value(row))
+        else:
+            staging[row.task_id] = XComModel.deserialize_value(row)
+    conf = job_conf(dag_run.conf)
+    outcome = outcome_from_reports(
+        reports,
+        conf.get("provisioned", {}),
+        get_settings().site,
+        stagein=staging.get(STAGE_IN_TASK),
+        stageout=staging.get(STAGE_OUT_TASK),
+    )
+    start = outcome.start_time or (int(dag_run.start_date.timestamp()) if dag_run.start_date else None)
+    return {
+        "status": str(outcome.status),
+        "reason": outcome.reason,
+        "end_time": int(time.time()),
+        "start_time": start,
+        "execution": outcome.execution,
+        "succeeded": outcome.succeeded,
+    }

@@ -1,6 +1,6 @@
 """Terminal status and execution of a job from its task reports (spec §5.3, §4.2)."""
 
-from prominence.engine.status import outcome_from_reports
+from prominence.scheduler.outcome import outcome_from_reports
 
 PROVISIONED = {"cpus": 1, "memory": 1, "disk": 10, "nodes": 1}
 

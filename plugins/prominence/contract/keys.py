@@ -76,3 +76,12 @@ def relative_path(path: str) -> str:
     if not parts or ".." in parts:
         raise InvalidName(f"Invalid path {path!r}")
     return path
+
+
+# Output fields of a job description (spec §3.6), by wire name: True for directories.
+OUTPUT_KINDS = {"outputFiles": False, "outputDirs": True}
+
+
+def output_key(job_uuid: str, name: str, directory: bool) -> str:
+    """Where stage-out uploads an output and where describe presigns it from."""
+    return scratch_key(job_uuid, name, directory=directory)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from prominence.config import get_settings
-from prominence.engine.runs import CONTAINER_TASK, STAGE_IN_TASK, STAGE_OUT_TASK, job_conf
+from prominence.contract.tasks import CONTAINER_TASK, STAGE_IN_TASK, STAGE_OUT_TASK, job_conf
 
 
 def apply_job_policy(task_instance: Any, dag_run: Any = None) -> None:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from prominence.storage import layout
+from prominence.contract import keys as layout
 
 
 @pytest.mark.parametrize(

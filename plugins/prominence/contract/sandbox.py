@@ -13,10 +13,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from prominence.config import get_settings
+
 
 @dataclass(frozen=True)
 class Sandbox:
     root: Path
+
+    @classmethod
+    def of(cls, job_uuid: str) -> Sandbox:
+        return cls(get_settings().sandboxes / job_uuid)
 
     @property
     def job_file(self) -> Path:

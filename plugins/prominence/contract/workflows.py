@@ -1,0 +1,27 @@
+"""Where a workflow lives outside our tables: its generated DAG's id and file, and its token."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prominence.config import get_settings
+
+
+def dag_id_for(workflow_id: int) -> str:
+    return f"{get_settings().workflow_dag_prefix}{workflow_id}"
+
+
+def workflow_id_of(dag_id: str) -> int | None:
+    prefix = get_settings().workflow_dag_prefix
+    if dag_id.startswith(prefix) and dag_id[len(prefix) :].isdigit():
+        return int(dag_id[len(prefix) :])
+    return None
+
+
+def dag_file(workflow_id: int) -> Path:
+    return get_settings().workflow_dags / f"workflow_{workflow_id}.py"
+
+
+def token_file(workflow_id: int) -> Path:
+    """The workflow's job token, read by its nodes' triggers to call the API."""
+    return get_settings().sandboxes / f"workflow-{workflow_id}" / "token"

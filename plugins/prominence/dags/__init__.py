@@ -1,0 +1,1 @@
+"""Code the dag-processor runs: the DAGs that generated workflow files build."""

@@ -1,0 +1,69 @@
+"""Scheduler-side write-back: a job's or workflow's terminal state is stored once, when its run ends.
+
+These hooks run inside the scheduler's transaction. When our tables share Airflow's database they
+write through that same session (a second connection to the same SQLite file deadlocks under
+load); when they have their own (SQLite), they write there in a short session. They never raise
+into the scheduler; a write-back that failed is redone by the reaper.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from airflow.listeners import hookimpl
+from sqlalchemy.orm import object_session
+
+from prominence.config import get_settings
+from prominence.contract.states import JobStatus
+from prominence.contract.tasks import job_conf
+from prominence.contract.workflows import dag_file, workflow_id_of
+from prominence.scheduler.outcome import outcome_of
+from prominence.store import jobs as store
+from prominence.store import workflows as workflow_store
+from prominence.store.db import store_writes
+
+log = logging.getLogger(__name__)
+
+
+@hookimpl
+def on_dag_run_success(dag_run, msg: str) -> None:
+    record_outcome(dag_run)
+    record_workflow_outcome(dag_run, succeeded=True)
+
+
+@hookimpl
+def on_dag_run_failed(dag_run, msg: str) -> None:
+    record_outcome(dag_run)
+    record_workflow_outcome(dag_run, succeeded=False)
+
+
+def record_workflow_outcome(dag_run, *, succeeded: bool) -> None:
+    """A workflow's run ended: its nodes are all done, so the workflow is completed or failed."""
+    workflow_id = workflow_id_of(dag_run.dag_id)
+    session = object_session(dag_run)
+    if workflow_id is not None and session is not None:
+        with store_writes(session) as writes:
+            finish_workflow(writes, workflow_id, succeeded)
+
+
+def finish_workflow(session, workflow_id: int, succeeded: bool) -> None:
+    """Record the outcome once; the DAG file goes unless the workflow stays in the queue."""
+    status = JobStatus.COMPLETED if succeeded else JobStatus.FAILED
+    if workflow_store.finish_workflow(session, workflow_id, status=str(status), reason=None, end_time=int(time.time())):
+        row = workflow_store.get_workflow(session, workflow_id)
+        if row is not None and not row.leave_in_queue:
+            dag_file(workflow_id).unlink(missing_ok=True)
+
+
+def record_outcome(dag_run) -> None:
+    conf = job_conf(dag_run.conf)
+    if dag_run.dag_id != get_settings().job_dag_id or "job_id" not in conf:
+        return
+    session = object_session(dag_run)
+    if session is None:
+        log.error("Run %s has no session; its job keeps its state", dag_run.run_id)
+        return
+    outcome = outcome_of(session, dag_run)
+    with store_writes(session) as writes:
+        store.finish_job(writes, conf["job_id"], **outcome)
