@@ -4,7 +4,40 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
+
+from prominence.model.views import Events
+
 DETAIL_FIELDS = ("jobs", "dependencies", "factories", "policies", "labels", "notifications")
+
+
+class Progress(BaseModel):
+    """Spec §7.4: how many of the workflow's job instances are where."""
+
+    total: int
+    done: int
+    failed: int
+    queued: int
+    waiting: int
+
+
+class WorkflowView(BaseModel):
+    """One workflow as `GET /workflows` returns it; detail fields are present only when asked for."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: int
+    name: str = ""
+    status: str
+    statusReason: str | None = None
+    events: Events
+    progress: Progress
+    jobs: list[dict[str, Any]] | None = None
+    dependencies: dict[str, list[str]] | None = None
+    factories: list[dict[str, Any]] | None = None
+    policies: dict[str, Any] | None = None
+    labels: dict[str, str] | None = None
+    notifications: list[dict[str, Any]] | None = None
 
 
 def workflow_view(row: Any, status: str, progress: dict[str, int], *, detail: bool) -> dict[str, Any]:
