@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
-from prominence.model.views import Events
+from prominence.model.views import ResourceView
 
 DETAIL_FIELDS = ("jobs", "dependencies", "factories", "policies", "labels", "notifications")
 
@@ -21,16 +21,9 @@ class Progress(BaseModel):
     waiting: int
 
 
-class WorkflowView(BaseModel):
+class WorkflowView(ResourceView):
     """One workflow as `GET /workflows` returns it; detail fields are present only when asked for."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    id: int
-    name: str = ""
-    status: str
-    statusReason: str | None = None
-    events: Events
     progress: Progress
     jobs: list[dict[str, Any]] | None = None
     dependencies: dict[str, list[str]] | None = None

@@ -40,6 +40,13 @@ def id_list(raw: str | None, kind: str) -> list[int]:
         raise bad_request("ids must be integers") from None
 
 
+def deleted_or_400(count: int, kind: str) -> dict:
+    """A bulk or single delete's answer: `{}` once anything was deleted (spec §6.5, §8)."""
+    if not count:
+        raise bad_request(f"No such {kind}(s)")
+    return {}
+
+
 def serve_log(job_uuid: str | None, stream: str, offset: int) -> Response:
     """A job's stdout or stderr from byte `offset`, or 400 when the job wrote none (yet)."""
     content = Sandbox.of(job_uuid).read_log(stream, offset) if job_uuid is not None else None

@@ -16,7 +16,7 @@ from prominence.engine.submission import delete_jobs, submit_job
 from prominence.model.job import JobDescription, check_supported, parse_job
 from prominence.model.views import Created, JobView, job_view
 from prominence.rest.body import json_body
-from prominence.rest.common import LOG_RESPONSE, id_list, is_own, owned_or_400, serve_log
+from prominence.rest.common import LOG_RESPONSE, deleted_or_400, id_list, is_own, owned_or_400, serve_log
 from prominence.rest.deps import DISABLED, SessionDep, SessionsDep, UserDep
 from prominence.rest.errors import ApiError, bad_request, errors
 from prominence.rest.listing import ListQuery, list_query
@@ -72,18 +72,12 @@ def clone_job(identity: UserDep, sessions: SessionsDep, job_id: int) -> dict:
 
 @router.delete("/jobs/{job_id}", responses=errors(400))
 def delete_job(identity: UserDep, session: SessionDep, job_id: int) -> dict:
-    return _delete(session, identity, [job_id])
+    return deleted_or_400(delete_jobs(session, identity, [job_id]), "job")
 
 
 @router.delete("/jobs", responses=errors(400))
 def delete_many(identity: UserDep, session: SessionDep, id: Annotated[str | None, Query()] = None) -> dict:
-    return _delete(session, identity, id_list(id, "job"))
-
-
-def _delete(session: Session, identity: Identity, job_ids: list[int]) -> dict:
-    if not delete_jobs(session, identity, job_ids):
-        raise bad_request("No such job(s)")
-    return {}
+    return deleted_or_400(delete_jobs(session, identity, id_list(id, "job")), "job")
 
 
 @router.put("/jobs/{job_id}/remove", responses=OWNED)

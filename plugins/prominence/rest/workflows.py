@@ -15,7 +15,7 @@ from prominence.model.views import Created
 from prominence.model.workflow import parse_workflow
 from prominence.model.workflow_views import WorkflowView, workflow_view
 from prominence.rest.body import json_body
-from prominence.rest.common import LOG_RESPONSE, id_list, is_own, owned_or_400, serve_log
+from prominence.rest.common import LOG_RESPONSE, deleted_or_400, id_list, is_own, owned_or_400, serve_log
 from prominence.rest.deps import SessionDep, SessionsDep, UserDep
 from prominence.rest.errors import ApiError, bad_request, errors
 from prominence.rest.listing import ListQuery, list_query
@@ -57,18 +57,12 @@ def describe_workflow(identity: UserDep, session: SessionDep, workflow_id: int) 
 
 @router.delete("/workflows/{workflow_id}", responses=errors(400))
 def delete_workflow(identity: UserDep, session: SessionDep, workflow_id: int) -> dict:
-    return _delete(session, identity, [workflow_id])
+    return deleted_or_400(engine.delete_workflows(session, identity, [workflow_id]), "workflow")
 
 
 @router.delete("/workflows", responses=errors(400))
 def delete_many(identity: UserDep, session: SessionDep, id: Annotated[str | None, Query()] = None) -> dict:
-    return _delete(session, identity, id_list(id, "workflow"))
-
-
-def _delete(session: Session, identity: Identity, workflow_ids: list[int]) -> dict:
-    if not engine.delete_workflows(session, identity, workflow_ids):
-        raise bad_request("No such workflow(s)")
-    return {}
+    return deleted_or_400(engine.delete_workflows(session, identity, id_list(id, "workflow")), "workflow")
 
 
 @router.put("/workflows/{workflow_id}/remove", responses=OWNED)
