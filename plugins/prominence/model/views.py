@@ -24,7 +24,7 @@ class Events(BaseModel):
 
 
 class ResourceView(BaseModel):
-    """What a job and a workflow view share (spec §4, §7.4)."""
+    """What the views of a job and of a workflow share."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -12,7 +12,7 @@ DETAIL_FIELDS = ("jobs", "dependencies", "factories", "policies", "labels", "not
 
 
 class Progress(BaseModel):
-    """Spec §7.4: how many of the workflow's job instances are where."""
+    """How many of the workflow's job instances are where."""
 
     total: int
     done: int

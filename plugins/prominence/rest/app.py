@@ -68,4 +68,3 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
             schemas.pop(unused, None)
         app.openapi_schema = document
     return app.openapi_schema
-

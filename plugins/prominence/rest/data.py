@@ -107,7 +107,7 @@ def upload_url(
 
 @router.post("/data/output", status_code=201, response_model=UploadUrl, responses=errors(413))
 def output_url(identity: UserDep, data: Annotated[bytes, Depends(raw_body)]) -> dict:
-    """A fresh PUT URL (2 hours) for an output of the calling job (job tokens only, spec §12)."""
+    """A fresh PUT URL (2 hours) for an output of the calling job (job tokens only)."""
     if identity.job is None:
         raise bad_request("A JWT token is required")
     name = _json_object(data).get("name")
@@ -118,7 +118,7 @@ def output_url(identity: UserDep, data: Annotated[bytes, Depends(raw_body)]) -> 
 
 @router.delete("/data/{obj:path}", status_code=204, response_class=Response, responses=GROUP_AREAS)
 def delete_object(identity: UserDep, session: SessionDep, obj: str) -> Response:
-    """Always 204 once the name is allowed, even when there was nothing to delete (spec §10)."""
+    """Always 204 once the name is allowed, even when there was nothing to delete."""
     key = layout.upload_key(obj, identity.username, identity.group_list)
     try:
         get_store().delete(key)

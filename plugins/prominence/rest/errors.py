@@ -42,7 +42,7 @@ class ApiError(Exception):
 
 
 class ErrorBody(BaseModel):
-    """Every error the API answers (spec §1.4)."""
+    """The body of every error the API answers."""
 
     error: str
 

@@ -100,15 +100,15 @@ def job_stderr(identity: UserDep, session: SessionDep, job_id: int, offset: int 
 
 @router.post("/jobs/{job_id}/exec", responses=errors(401))
 def exec_in_job(job_id: int) -> dict:
-    """Not offered (spec §6.8): running commands in a job's container needs access to the
-    worker that this platform does not give, so it answers as a disabled feature does."""
+    """Not offered: running a command in a job's container needs access to the worker that
+    this platform does not give, so it answers as a disabled feature does."""
     raise ApiError(401, DISABLED)
 
 
 @router.put("/jobs/{job_id}/snapshot", responses=errors(401))
 @router.get("/jobs/{job_id}/snapshot", responses=errors(401))
 def snapshot(job_id: int) -> dict:
-    """Not offered (spec §6.9), for the same reason as `exec`."""
+    """Not offered, for the same reason as `exec`."""
     raise ApiError(401, DISABLED)
 
 

@@ -84,7 +84,7 @@ def clone_workflow(identity: UserDep, sessions: SessionsDep, workflow_id: int) -
 
 @router.put("/workflows/{workflow_id}", response_model=Created, responses=errors(400))
 def rerun_workflow(identity: UserDep, sessions: SessionsDep, workflow_id: int) -> dict:
-    """Spec §8: a new workflow re-running only what failed (and what depended on it)."""
+    """A new workflow re-running only what failed (and what depended on it)."""
     with sessions() as session:
         row = store.get_workflow(session, workflow_id)
     if not is_own(row, identity) or row.status not in TERMINAL or row.in_queue:
