@@ -67,17 +67,6 @@ def scratch_key(job_uuid: str, output: str, *, directory: bool = False) -> str:
     return f"{SCRATCH}{clean_name(job_uuid)}/{base}{'.tgz' if directory else ''}"
 
 
-def relative_path(path: str) -> str:
-    """A path inside a job's home as a job description names it (outputs, globs): relative,
-    without `..`; `.` segments and repeated slashes are harmless there and allowed."""
-    if not path or path.startswith("/") or "\\" in path or "\x00" in path:
-        raise InvalidName(f"Invalid path {path!r}")
-    parts = [part for part in path.split("/") if part not in ("", ".")]
-    if not parts or ".." in parts:
-        raise InvalidName(f"Invalid path {path!r}")
-    return path
-
-
 # Output fields of a job description (spec §3.6), by wire name: True for directories.
 OUTPUT_KINDS = {"outputFiles": False, "outputDirs": True}
 
