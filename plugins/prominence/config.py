@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     default_disk_gb: int = 10
     default_walltime_minutes: int = 720
     max_body_bytes: int = 1024 * 1024
+    # Caps on one request's size, checked at validation (a workflow's members from factory sizes).
+    max_tasks_per_job: int = 100
+    max_workflow_jobs: int = 1000
+    max_workflow_members: int = 1_000_000
     worker_cpus: int = Field(default_factory=lambda: os.cpu_count() or 1)
     pool: str = "prominence"
     # Reported as execution.site.
