@@ -49,11 +49,13 @@ def upload_key(name: str, username: str, groups: list[str]) -> str:
 
 
 def group_prefix(path: str, groups: list[str]) -> str:
-    """The listing prefix of `GET /data/<path>`: a raw prefix inside one of the caller's groups."""
+    """The listing prefix of `GET /data/<path>`: a raw prefix inside one of the caller's groups.
+    The group itself is matched as a whole segment: `a` lists `uploads/a/`, never `uploads/alice/`."""
     clean_name(path.rstrip("/") or path)
-    if path.split("/", 1)[0] not in groups:
+    group, slash, _ = path.partition("/")
+    if group not in groups:
         raise NotAuthorized(path)
-    return UPLOADS + path
+    return UPLOADS + (path if slash else f"{group}/")
 
 
 def private_prefix(username: str) -> str:
