@@ -177,6 +177,7 @@ _JOB: dict[tuple[str, ...], dict[str, str]] = {
     ("artifacts", "*", "mountpoint"): {
         "source": "invalid source in mountpoint for artifact",
         "target": "the mountpoint for an artifact must be an absolute path",
+        "mountpoint_target": "the mountpoint for an artifact must not contain commas, colons, control characters or '..'",
         "*": "invalid mountpoint for artifact",
     },
     ("artifacts", "*", "executable"): {"*": _BOOL},

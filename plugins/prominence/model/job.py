@@ -231,14 +231,21 @@ class InputFile(WireModel):
     executable: bool | None = None
 
 
+# Characters a runtime could read as the end of one bind and the start of another (apptainer splits
+# `--bind` on commas and colons), and control characters.
+_BIND_SEPARATORS = frozenset(",:\\") | {chr(c) for c in range(32)} | {chr(127)}
+
+
 def _mountpoint(value: str) -> str:
     if ":" not in value:
         raise ValueError("no colon")
     source, target = value.split(":", 1)
-    if source in ("", ".", "..") or "/" in source:
+    if source in ("", ".", "..") or "/" in source or any(c in _BIND_SEPARATORS for c in source):
         raise spec_error("source")
     if not target.startswith("/"):
         raise spec_error("target")
+    if any(c in _BIND_SEPARATORS for c in target) or ".." in target.split("/"):
+        raise spec_error("mountpoint_target")
     return value
 
 
