@@ -18,6 +18,7 @@ from prominence.contract.tasks import REPORT_KEY
 from prominence.operators import staging
 from prominence.operators.staging import StageInOperator, StageOutOperator
 from prominence.storage.s3 import get_store
+from prominence.storage.unpack import make_tarball
 
 JOB = {"tasks": [{"image": "noop:1", "runtime": "noop"}], "resources": {"disk": 1}}
 UUID = "0f1e2d3c"  # the conftest's job uuid
@@ -39,16 +40,6 @@ def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator:
     get_settings.cache_clear()
 
 
-def tarball(files: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
 def stage_in(sandbox):
     context = sandbox.context()
     StageInOperator(task_id="stage_in").execute(context)
@@ -64,9 +55,12 @@ def stage_out(sandbox):
     return pushed
 
 
-def test_stage_in_fetches_uploaded_objects_and_unpacks_archives(s3, make_sandbox) -> None:
+def test_stage_in_fetches_uploaded_objects_and_unpacks_archives(s3, make_sandbox, tmp_path) -> None:
+    (tmp_path / "made" / "inputs").mkdir(parents=True)
+    (tmp_path / "made" / "inputs" / "a.txt").write_text("A")
+    make_tarball(tmp_path / "made", "inputs", tmp_path / "in.tgz")
     s3.put_object(Bucket="prominence", Key="uploads/alice/run.sh", Body=b"#!/bin/sh\n")
-    s3.put_object(Bucket="prominence", Key="uploads/alice/in.tgz", Body=tarball({"inputs/a.txt": b"A"}))
+    s3.put_object(Bucket="prominence", Key="uploads/alice/in.tgz", Body=(tmp_path / "in.tgz").read_bytes())
     artifacts = [
         {"name": "run.sh", "key": "uploads/alice/run.sh", "executable": True},
         {"name": "in.tgz", "key": "uploads/alice/in.tgz", "mountpoint": "inputs:/data"},

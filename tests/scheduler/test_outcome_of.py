@@ -4,7 +4,7 @@ the arguments of the job's write-back."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import pytest
@@ -13,7 +13,7 @@ from prominence.contract.tasks import CONF_KEY, CONTAINER_TASK, REPORT_KEY, STAG
 from prominence.scheduler.outcome import outcome_of
 
 PROVISIONED = {"cpus": 2, "memory": 4, "disk": 10, "nodes": 1}
-STARTED = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+STARTED = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
 class FakeSession:

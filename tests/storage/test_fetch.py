@@ -28,7 +28,7 @@ class Server:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 server.paths.append(self.path)
                 status = server.statuses.pop(0) if len(server.statuses) > 1 else server.statuses[0]
                 self.send_response(status)
