@@ -97,7 +97,7 @@ class ProcessManager:
 
     def record(self, exit_code: int, wall: float, rusage, *, timed_out: bool) -> RunResult:
         """The run's usage: GNU time's line where it wrote one (not when the run was killed), else
-        the children's rusage, which includes GNU time itself."""
+        the reaped child's own rusage."""
         cpu, rss = rusage.ru_utime + rusage.ru_stime, rusage.ru_maxrss
         try:
             measured_rss, user, system = self.spec.usage.read_text().split()[-3:]
