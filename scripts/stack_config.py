@@ -11,7 +11,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from supervisor import read_pid
+from leftovers import read_pid
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -139,7 +139,6 @@ def worker_cpus() -> int:
 def dags_connection(stack: Stack, secret: str) -> str:
     """Airflow connection `prominence_default`, which `ProminenceJobOperator` uses: the stack's own
     API with a token of the service user DAGS_USER, minted at each `up` (valid for a year)."""
-    sys.path.insert(0, str(REPO / "plugins"))
     from prominence.auth.tokens import mint_token
 
     return json.dumps({"conn_type": "http", "host": stack.api_url, "password": mint_token(DAGS_USER, secret=secret)})
@@ -163,10 +162,9 @@ def stack_env(stack: Stack) -> dict[str, str]:
         ),
         "SAMPLE_IMAGE": f"{stack.registry}/{SAMPLE_IMAGE}",
         "AIRFLOW_HOME": str(stack.path("airflow")),
-        "PYTHONPATH": os.pathsep.join(
-            dict.fromkeys([str(REPO / "plugins"), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))])
-        ),
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+        # Airflow appends this folder to sys.path itself (for prominence_plugin.py and
+        # airflow_local_settings.py); `prominence` is the installed package (`pip install -e .`).
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
@@ -216,7 +214,7 @@ def component_commands(stack: Stack) -> dict[str, list[str]]:
     airflow = str(BIN / "airflow")
     commands = {
         "registry": ["docker-registry", "serve", str(stack.path("registry", "config.yml"))],
-        # Credentials come from RCLONE_AUTH_KEY (set by the supervisor), not the command line.
+        # Credentials come from RCLONE_AUTH_KEY (set by `up`), not the command line.
         "s3": [str(BIN / "rclone"), "serve", "s3", "--addr", f"127.0.0.1:{stack.s3_port}",
                "--config", "", "--log-level", "NOTICE", str(stack.path("s3"))],
         "api-server": [airflow, "api-server", "--host", "127.0.0.1", "--port", str(stack.port)],

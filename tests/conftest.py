@@ -1,9 +1,4 @@
-"""Make `prominence` importable from plugins/ and register the test markers."""
-
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins"))
+"""Register the test markers (`prominence` itself is installed: `pip install -e .`)."""
 
 
 def pytest_configure(config):
