@@ -1,6 +1,6 @@
 """supervisord event listener: keeps `run/<component>.pid` naming each RUNNING component.
 
-    pidfiles.py RUN_DIR COMPONENT...
+pidfiles.py RUN_DIR COMPONENT...
 """
 
 from __future__ import annotations
@@ -10,8 +10,7 @@ from pathlib import Path
 
 from supervisor import childutils
 
-GONE = {"PROCESS_STATE_STOPPING", "PROCESS_STATE_STOPPED", "PROCESS_STATE_EXITED", "PROCESS_STATE_BACKOFF",
-        "PROCESS_STATE_FATAL"}
+GONE = {"PROCESS_STATE_STOPPING", "PROCESS_STATE_STOPPED", "PROCESS_STATE_EXITED", "PROCESS_STATE_BACKOFF", "PROCESS_STATE_FATAL"}
 
 
 def record(run_dir: Path, event: str, payload: dict[str, str], components: set[str]) -> None:

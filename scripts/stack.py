@@ -130,8 +130,9 @@ def push_sample_image(stack: Stack, env: dict[str, str]) -> None:
     if not script.exists():
         print(f"warning: {script} is missing; no sample image in the registry", file=sys.stderr)
         return
-    done = subprocess.run(["sh", str(script), stack.registry, str(stack.path("registry", "sample"))],
-                          env=env, capture_output=True, text=True)
+    done = subprocess.run(
+        ["sh", str(script), stack.registry, str(stack.path("registry", "sample"))], env=env, capture_output=True, text=True
+    )
     if done.returncode != 0:
         print(f"warning: sample image push failed:\n{done.stderr}", file=sys.stderr)
 
@@ -139,9 +140,24 @@ def push_sample_image(stack: Stack, env: dict[str, str]) -> None:
 def configure(stack: Stack, env: dict[str, str]) -> None:
     """The pool jobs run in (sized to the worker's cores) and the admin user of the Airflow UI."""
     airflow(stack, env, "pools", "set", "prominence", str(worker_cpus()), "PROMINENCE jobs")
-    user = airflow(stack, env, "users", "create", "--username", "admin", "--password",
-                   load_secrets(stack)["PROMINENCE_ADMIN_PASSWORD"], "--role", "Admin",
-                   "--firstname", "PROMINENCE", "--lastname", "Admin", "--email", "admin@localhost")
+    user = airflow(
+        stack,
+        env,
+        "users",
+        "create",
+        "--username",
+        "admin",
+        "--password",
+        load_secrets(stack)["PROMINENCE_ADMIN_PASSWORD"],
+        "--role",
+        "Admin",
+        "--firstname",
+        "PROMINENCE",
+        "--lastname",
+        "Admin",
+        "--email",
+        "admin@localhost",
+    )
     if "already exist" not in user.stdout + user.stderr:
         print("created the Airflow admin user")
 

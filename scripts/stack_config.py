@@ -49,8 +49,7 @@ class Stack:
 
     def record(self) -> None:
         """Remember port/registry/database so later commands need no env vars."""
-        settings = {"port": self.port, "registry": self.registry, "database_url": self.database_url,
-                    "s3_port": self.s3_port}
+        settings = {"port": self.port, "registry": self.registry, "database_url": self.database_url, "s3_port": self.s3_port}
         (self.home / "stack.json").write_text(json.dumps(settings, indent=2) + "\n")
 
     @property
@@ -177,8 +176,7 @@ def stack_env(stack: Stack) -> dict[str, str]:
         "AIRFLOW__CORE__PARALLELISM": os.environ.get("AIRFLOW__CORE__PARALLELISM") or str(max(16, 4 * worker_cpus())),
         # Tasks talk to the api-server's execution API; the default URL is wrong for any port.
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{stack.url}/execution/",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": stack.database_url
-        or f"sqlite:///{stack.path('airflow', 'airflow.db')}",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": stack.database_url or f"sqlite:///{stack.path('airflow', 'airflow.db')}",
         "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__API__PORT": str(stack.port),
         "AIRFLOW__API__BASE_URL": stack.url,
@@ -196,11 +194,16 @@ def stack_env(stack: Stack) -> dict[str, str]:
         "AIRFLOW__DAG_PROCESSOR__BUNDLE_REFRESH_CHECK_INTERVAL": "2",
         # Workflows are generated DAG files in a bundle of their own (DESIGN.md §2); they never
         # change, so files are re-parsed rarely while new ones are seen within the refresh interval.
-        "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps([
-            {"name": "dags-folder", "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle", "kwargs": {}},
-            {"name": "prominence-workflows", "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
-             "kwargs": {"path": str(stack.path("workflows")), "refresh_interval": 1}},
-        ]),
+        "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps(
+            [
+                {"name": "dags-folder", "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle", "kwargs": {}},
+                {
+                    "name": "prominence-workflows",
+                    "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
+                    "kwargs": {"path": str(stack.path("workflows")), "refresh_interval": 1},
+                },
+            ]
+        ),
         "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "600",
     }
     env.update(s3_env(stack, values))
@@ -215,8 +218,18 @@ def component_commands(stack: Stack) -> dict[str, list[str]]:
     commands = {
         "registry": ["docker-registry", "serve", str(stack.path("registry", "config.yml"))],
         # Credentials come from RCLONE_AUTH_KEY (set by `up`), not the command line.
-        "s3": [str(BIN / "rclone"), "serve", "s3", "--addr", f"127.0.0.1:{stack.s3_port}",
-               "--config", "", "--log-level", "NOTICE", str(stack.path("s3"))],
+        "s3": [
+            str(BIN / "rclone"),
+            "serve",
+            "s3",
+            "--addr",
+            f"127.0.0.1:{stack.s3_port}",
+            "--config",
+            "",
+            "--log-level",
+            "NOTICE",
+            str(stack.path("s3")),
+        ],
         "api-server": [airflow, "api-server", "--host", "127.0.0.1", "--port", str(stack.port)],
         # serve-logs would bind all interfaces; task logs are read from local files anyway.
         "scheduler": [airflow, "scheduler", "--skip-serve-logs"],

@@ -96,8 +96,14 @@ def start(stack: Stack, commands: dict[str, list[str]], env: dict[str, str]) -> 
         f.write(render_config(stack, commands))
     with open(stack.path("logs", "supervisor.log"), "ab") as log:
         process = subprocess.Popen(
-            [str(BIN / "supervisord"), "-c", str(path)], env=env, cwd=stack.home, stdin=subprocess.DEVNULL,
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=before_exec,
+            [str(BIN / "supervisord"), "-c", str(path)],
+            env=env,
+            cwd=stack.home,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=before_exec,
         )
     record_session(run, process.pid)
     return process
