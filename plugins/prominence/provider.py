@@ -15,6 +15,10 @@ def get_provider_info() -> dict:
         "description": "Batch jobs and workflows in containers through the PROMINENCE REST API.",
         "versions": [version(PACKAGE)],
         "connection-types": [
-            {"connection-type": "prominence", "hook-class-name": "prominence.hooks.prominence.ProminenceHook"},
+            {
+                "connection-type": "prominence",
+                "hook-class-name": "prominence.hooks.prominence.ProminenceHook",
+                "hook-name": "PROMINENCE",
+            },
         ],
     }

@@ -12,14 +12,15 @@ def test_the_provider_entry_point_is_discoverable():
 
 
 def test_airflow_lists_the_prominence_connection_type():
+    """What the UI's connection form offers (the api-server's hook metadata service)."""
     from airflow.providers_manager import ProvidersManager
+    from airflow.sdk.module_loading import import_string
 
     manager = ProvidersManager()
     assert "prominence-airflow" in manager.providers
-    hook = manager.hooks["prominence"]
-    assert hook is not None
-    assert (hook.connection_type, hook.hook_class_name, hook.connection_id_attribute_name) == (
-        "prominence",
+    offered = {meta.connection_type: meta for meta in manager.iter_connection_type_hook_ui_metadata()}
+    assert (offered["prominence"].hook_name, offered["prominence"].hook_class_name) == (
+        "PROMINENCE",
         "prominence.hooks.prominence.ProminenceHook",
-        "prominence_conn_id",
     )
+    assert import_string(offered["prominence"].hook_class_name).conn_type == "prominence"
