@@ -6,7 +6,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STACK := $(PY) scripts/stack.py
-# Installing marks the venv; it is rebuilt when the requirements change.
+# Installing marks the venv; it is rebuilt when the requirements change. Our own package
+# `prominence` (plugins/prominence, see pyproject.toml) is installed editable last.
 VENV_STAMP := $(VENV)/.installed
 # The official CLI lives in its own venv: its top-level module `prominence` collides with ours.
 CLI_VENV := .venv-cli
@@ -23,9 +24,10 @@ help:
 
 venv: $(VENV_STAMP)
 
-$(VENV_STAMP): requirements.txt constraints.txt
+$(VENV_STAMP): requirements.txt constraints.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -r requirements.txt -c constraints.txt
+	$(PY) -m pip install -q --no-deps -e .
 	touch $@
 
 # Debian packages for the runtimes, the registry and the image tools (needs root).

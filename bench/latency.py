@@ -18,16 +18,21 @@ RUNTIMES = ("singularity", "udocker")
 def direct(env: dict[str, str], runtime: str, image: str, runs: int = JOBS) -> list[float]:
     """Seconds of `echo` run straight through our runtime module (image already pulled)."""
     os.environ.update(env)
-    from prominence.runtimes import get_runtime
+    from prominence.runtimes import RunSpec, get_runtime
 
     rt = get_runtime(runtime)
     sandbox = Path(tempfile.mkdtemp(prefix="bench-direct-"))
     (sandbox / "home").mkdir()
     (sandbox / "tmp").mkdir()
     prepared = rt.pull(image, sandbox)
+    spec = RunSpec(
+        image=prepared, command=("echo", "hi"), env={}, workdir="/home/user", home=sandbox / "home",
+        tmp=sandbox / "tmp", stdout=sandbox / "stdout", stderr=sandbox / "stderr", usage=sandbox / "usage",
+        walltime_seconds=60,
+    )  # fmt: skip
     seconds = []
     for _ in range(runs):
-        argv, run_env = rt.run_command(prepared, ["echo", "hi"], {}, "/home/user", sandbox / "home", sandbox / "tmp", [])
+        argv, run_env = rt.command_line(spec)
         started = time.perf_counter()
         subprocess.run(argv, env=run_env, stdout=subprocess.DEVNULL, check=True)
         seconds.append(time.perf_counter() - started)

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(REPO), str(REPO / "plugins")]
+sys.path.insert(0, str(REPO))
 
 from bench import latency, memory, rest, throughput, workflow_sweep  # noqa: E402
 from bench.stack import fresh_stack  # noqa: E402

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(REPO), str(REPO / "plugins")]
+sys.path.insert(0, str(REPO))
 
 from bench.measure import client, median  # noqa: E402
 from bench.memory import descendants, pss_kib  # noqa: E402

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import yaml
@@ -13,7 +12,6 @@ TARGET = REPO / "api" / "openapi.yaml"
 
 
 def render() -> str:
-    sys.path.insert(0, str(REPO / "plugins"))
     from prominence.config import get_settings
     from prominence.rest.app import create_app
 

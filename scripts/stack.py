@@ -4,8 +4,8 @@
     stack.py up | down | status | token USER [--groups G] | env [--json]
 
 Why not `airflow standalone`: it orphans its children on SIGTERM and forces the simple auth
-manager. Instead every component runs in its own process group under a small supervisor that
-restarts a component that dies (SQLite can kill the scheduler) and stops them all with killpg.
+manager. Instead every component runs in its own process group under supervisord, which
+restarts a component that dies (SQLite can kill the scheduler) and stops each group as a whole.
 
 Everything lives under PROMINENCE_HOME (default <repo>/.prominence), so `down` then `up` keeps
 the database, the secrets and the registry. Run it with the venv's Python (the Makefile does).
@@ -18,7 +18,6 @@ import importlib.util
 import json
 import os
 import shlex
-import signal
 import socket
 import subprocess
 import sys
@@ -27,13 +26,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from stack_config import (
-    BIN, COMPONENTS, REPO, Stack, component_commands, embedded_s3, load_secrets, stack_env, worker_cpus,
-)
-from supervisor import (
-    MARKER, STOP_GRACE, record_session, signal_group, spawn, stack_processes, stop_groups, supervise, sweep,
-    wait_until,
-)
+import supervision
+from leftovers import MARKER, stack_processes, sweep, wait_until
+from stack_config import BIN, COMPONENTS, REPO, Stack, component_commands, embedded_s3, load_secrets, stack_env, worker_cpus
 
 # -- commands ----------------------------------------------------------------------------------
 
@@ -115,7 +110,6 @@ def prepare(stack: Stack, env: dict[str, str]) -> None:
     if embedded_s3(stack):
         # rclone serves each folder of its root as a bucket: this is the bucket, created once.
         stack.path("s3", env["PROMINENCE_S3_BUCKET"]).mkdir(parents=True, exist_ok=True)
-    sys.path.insert(0, str(REPO / "plugins"))
     from prominence.runtimes.registry import write_registry_config
 
     write_registry_config(stack.path("registry", "config.yml"), stack.path("registry", "data"), stack.registry)
@@ -136,8 +130,9 @@ def push_sample_image(stack: Stack, env: dict[str, str]) -> None:
     if not script.exists():
         print(f"warning: {script} is missing; no sample image in the registry", file=sys.stderr)
         return
-    done = subprocess.run(["sh", str(script), stack.registry, str(stack.path("registry", "sample"))],
-                          env=env, capture_output=True, text=True)
+    done = subprocess.run(
+        ["sh", str(script), stack.registry, str(stack.path("registry", "sample"))], env=env, capture_output=True, text=True
+    )
     if done.returncode != 0:
         print(f"warning: sample image push failed:\n{done.stderr}", file=sys.stderr)
 
@@ -145,9 +140,24 @@ def push_sample_image(stack: Stack, env: dict[str, str]) -> None:
 def configure(stack: Stack, env: dict[str, str]) -> None:
     """The pool jobs run in (sized to the worker's cores) and the admin user of the Airflow UI."""
     airflow(stack, env, "pools", "set", "prominence", str(worker_cpus()), "PROMINENCE jobs")
-    user = airflow(stack, env, "users", "create", "--username", "admin", "--password",
-                   load_secrets(stack)["PROMINENCE_ADMIN_PASSWORD"], "--role", "Admin",
-                   "--firstname", "PROMINENCE", "--lastname", "Admin", "--email", "admin@localhost")
+    user = airflow(
+        stack,
+        env,
+        "users",
+        "create",
+        "--username",
+        "admin",
+        "--password",
+        load_secrets(stack)["PROMINENCE_ADMIN_PASSWORD"],
+        "--role",
+        "Admin",
+        "--firstname",
+        "PROMINENCE",
+        "--lastname",
+        "Admin",
+        "--email",
+        "admin@localhost",
+    )
     if "already exist" not in user.stdout + user.stderr:
         print("created the Airflow admin user")
 
@@ -158,31 +168,28 @@ def cmd_up(stack: Stack, timeout: float) -> int:
     if embedded_s3(stack):
         # rclone reads its credentials from here (CSV of "access,secret"), not from its argv.
         env["RCLONE_AUTH_KEY"] = f'"{env["PROMINENCE_S3_ACCESS_KEY"]},{env["PROMINENCE_S3_SECRET_KEY"]}"'
-    supervisor_log = stack.path("logs", "supervisor.log")
+    commands = component_commands(stack)
     if stack.pid("supervisor") is None:
-        stop_all(stack)  # orphans of a supervisor that was killed would hold the ports
+        stop_all(stack)  # orphans of a supervisord that was killed would hold the ports
         prepare(stack, env)
         stack.record()
-        log_start = supervisor_log.stat().st_size if supervisor_log.exists() else 0
-        argv = [sys.executable, str(Path(__file__).resolve()), "_supervise"]
-        supervisor = spawn(argv, supervisor_log, env, stack.home)
-        record_session(stack.path("run"), supervisor.pid)
-        stack.pid_file("supervisor").write_text(f"{supervisor.pid}\n")
+        supervision.start(stack, commands, env)
         # The CLI calls overlap the components' start-up instead of preceding it.
         try:
             configure(stack, env)
         except StackError:
             cmd_down(stack)
             raise
-    else:
-        log_start = supervisor_log.stat().st_size
     deadline = time.monotonic() + timeout
-    while not all((state := health(stack)).values()):
-        with open(supervisor_log, "rb") as f:
-            f.seek(log_start)
-            crashes = f.read().count(b" exited with ")
-        if stack.pid("supervisor") is None or crashes >= 3 or time.monotonic() > deadline:
-            print(f"stack not healthy: {state}; see {stack.path('logs')}", file=sys.stderr)
+    starts: dict[str, set[float]] = {name: set() for name in commands}
+    while not ready(stack, commands, state := health(stack)):
+        infos = supervision.components(stack) or {}
+        for name, info in infos.items():
+            starts[name].add(info["start"])
+        # A component that keeps dying is a crash loop (say, a broken plugin): no use waiting.
+        looping = [name for name, info in infos.items() if info["statename"] == "FATAL" or len(starts[name]) > 3]
+        if stack.pid("supervisor") is None or looping or time.monotonic() > deadline:
+            print(f"stack not healthy: {state}, crash loop: {looping}; see {stack.path('logs')}", file=sys.stderr)
             for name in ("supervisor", *COMPONENTS):
                 log = stack.path("logs", f"{name}.log")
                 if log.exists():
@@ -198,15 +205,30 @@ def cmd_up(stack: Stack, timeout: float) -> int:
     return 0
 
 
+def ready(stack: Stack, commands: dict[str, list[str]], state: dict[str, bool]) -> bool:
+    """Healthy, every component RUNNING for supervisord, and its pid file written."""
+    if not all(state.values()):
+        return False
+    infos = supervision.components(stack) or {}
+    return set(infos) == set(commands) and all(
+        info["statename"] == "RUNNING" and read_text(stack.pid_file(name)) == f"{info['pid']}\n" for name, info in infos.items()
+    )
+
+
+def read_text(path: Path) -> str | None:
+    try:
+        return path.read_text()
+    except OSError:
+        return None
+
+
 def stop_all(stack: Stack) -> list[int]:
-    """Stop the supervisor (which stops the components), then anything that survived it or ran
-    without one: component groups first, then stragglers in the stack's sessions. Returns survivors."""
+    """Stop supervisord (the scheduler first, then the other components), then sweep whatever
+    survived it or ran without it, e.g. a task that outlived its scheduler. Returns survivors."""
     seen = stack_processes(stack.path("run"), stack.home)
-    supervisor = stack.pid("supervisor")
-    if supervisor is not None:
-        signal_group(supervisor, signal.SIGTERM)
-        wait_until(lambda: stack.pid("supervisor") is None, STOP_GRACE + 10)
-    stop_groups([pid for name in ("supervisor", *COMPONENTS) if (pid := stack.pid(name)) is not None])
+    if stack.pid("supervisor") is not None:
+        supervision.stop(stack)
+        wait_until(lambda: stack.pid("supervisor") is None, supervision.STOP_GRACE + 10)
     remaining = sweep(stack.path("run"), stack.home, seen)
     for name in ("supervisor", *COMPONENTS):
         stack.pid_file(name).unlink(missing_ok=True)
@@ -223,20 +245,24 @@ def cmd_down(stack: Stack) -> int:
 
 
 def cmd_status(stack: Stack) -> int:
-    pids = {name: stack.pid(name) for name in ("supervisor", *COMPONENTS)}
-    for name, pid in pids.items():
-        print(f"{name:14} {'running pid ' + str(pid) if pid else 'stopped'}")
-    if not any(pids.values()):
+    """Each component's state as supervisord reports it, then the stack's health."""
+    supervisor = stack.pid("supervisor")
+    infos = (supervision.components(stack) if supervisor else None) or {}
+    print(f"{'supervisor':14} {'running pid ' + str(supervisor) if supervisor else 'stopped'}")
+    for name in component_commands(stack):
+        info = infos.get(name, {"statename": "STOPPED"})
+        print(f"{name:14} {'running pid ' + str(info['pid']) if info['statename'] == 'RUNNING' else info['statename'].lower()}")
+    if supervisor is None:
         return 3
     state = health(stack)
     print(f"{'health':14} " + " ".join(f"{k}={'ok' if v else 'no'}" for k, v in state.items()))
     print(f"{'url':14} {stack.api_url}")
-    return 0 if all(pids.values()) and all(state.values()) else 1
+    running = infos and all(info["statename"] == "RUNNING" for info in infos.values())
+    return 0 if running and all(state.values()) else 1
 
 
 def cmd_token(stack: Stack, user: str, groups: str) -> int:
     os.environ["PROMINENCE_JOB_TOKEN_SECRET"] = load_secrets(stack)["PROMINENCE_JOB_TOKEN_SECRET"]
-    sys.path.insert(0, str(REPO / "plugins"))
     from prominence.auth.tokens import mint_token
 
     # No newline: the official CLI breaks on a token file with a trailing newline.
@@ -262,7 +288,6 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("--groups", default="")
     env = sub.add_parser("env", help="print the stack's environment as shell exports")
     env.add_argument("--json", action="store_true")
-    sub.add_parser("_supervise")  # internal: the background supervisor started by `up`
     args = parser.parse_args(argv)
     stack = Stack.load()
     if args.command == "up":
@@ -277,10 +302,7 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_status(stack)
     if args.command == "token":
         return cmd_token(stack, args.user, args.groups)
-    if args.command == "env":
-        return cmd_env(stack, args.json)
-    supervise(component_commands(stack), stack.home, stack.path("run"), stack.path("logs"))
-    return 0
+    return cmd_env(stack, args.json)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from supervisor import read_pid
+from leftovers import read_pid
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -49,8 +49,7 @@ class Stack:
 
     def record(self) -> None:
         """Remember port/registry/database so later commands need no env vars."""
-        settings = {"port": self.port, "registry": self.registry, "database_url": self.database_url,
-                    "s3_port": self.s3_port}
+        settings = {"port": self.port, "registry": self.registry, "database_url": self.database_url, "s3_port": self.s3_port}
         (self.home / "stack.json").write_text(json.dumps(settings, indent=2) + "\n")
 
     @property
@@ -139,7 +138,6 @@ def worker_cpus() -> int:
 def dags_connection(stack: Stack, secret: str) -> str:
     """Airflow connection `prominence_default`, which `ProminenceJobOperator` uses: the stack's own
     API with a token of the service user DAGS_USER, minted at each `up` (valid for a year)."""
-    sys.path.insert(0, str(REPO / "plugins"))
     from prominence.auth.tokens import mint_token
 
     return json.dumps({"conn_type": "http", "host": stack.api_url, "password": mint_token(DAGS_USER, secret=secret)})
@@ -163,10 +161,9 @@ def stack_env(stack: Stack) -> dict[str, str]:
         ),
         "SAMPLE_IMAGE": f"{stack.registry}/{SAMPLE_IMAGE}",
         "AIRFLOW_HOME": str(stack.path("airflow")),
-        "PYTHONPATH": os.pathsep.join(
-            dict.fromkeys([str(REPO / "plugins"), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))])
-        ),
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+        # Airflow appends this folder to sys.path itself (for prominence_plugin.py and
+        # airflow_local_settings.py); `prominence` is the installed package (`pip install -e .`).
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
@@ -179,8 +176,7 @@ def stack_env(stack: Stack) -> dict[str, str]:
         "AIRFLOW__CORE__PARALLELISM": os.environ.get("AIRFLOW__CORE__PARALLELISM") or str(max(16, 4 * worker_cpus())),
         # Tasks talk to the api-server's execution API; the default URL is wrong for any port.
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{stack.url}/execution/",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": stack.database_url
-        or f"sqlite:///{stack.path('airflow', 'airflow.db')}",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": stack.database_url or f"sqlite:///{stack.path('airflow', 'airflow.db')}",
         "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__API__PORT": str(stack.port),
         "AIRFLOW__API__BASE_URL": stack.url,
@@ -198,11 +194,16 @@ def stack_env(stack: Stack) -> dict[str, str]:
         "AIRFLOW__DAG_PROCESSOR__BUNDLE_REFRESH_CHECK_INTERVAL": "2",
         # Workflows are generated DAG files in a bundle of their own (DESIGN.md §2); they never
         # change, so files are re-parsed rarely while new ones are seen within the refresh interval.
-        "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps([
-            {"name": "dags-folder", "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle", "kwargs": {}},
-            {"name": "prominence-workflows", "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
-             "kwargs": {"path": str(stack.path("workflows")), "refresh_interval": 1}},
-        ]),
+        "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps(
+            [
+                {"name": "dags-folder", "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle", "kwargs": {}},
+                {
+                    "name": "prominence-workflows",
+                    "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
+                    "kwargs": {"path": str(stack.path("workflows")), "refresh_interval": 1},
+                },
+            ]
+        ),
         "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "600",
     }
     env.update(s3_env(stack, values))
@@ -216,9 +217,19 @@ def component_commands(stack: Stack) -> dict[str, list[str]]:
     airflow = str(BIN / "airflow")
     commands = {
         "registry": ["docker-registry", "serve", str(stack.path("registry", "config.yml"))],
-        # Credentials come from RCLONE_AUTH_KEY (set by the supervisor), not the command line.
-        "s3": [str(BIN / "rclone"), "serve", "s3", "--addr", f"127.0.0.1:{stack.s3_port}",
-               "--config", "", "--log-level", "NOTICE", str(stack.path("s3"))],
+        # Credentials come from RCLONE_AUTH_KEY (set by `up`), not the command line.
+        "s3": [
+            str(BIN / "rclone"),
+            "serve",
+            "s3",
+            "--addr",
+            f"127.0.0.1:{stack.s3_port}",
+            "--config",
+            "",
+            "--log-level",
+            "NOTICE",
+            str(stack.path("s3")),
+        ],
         "api-server": [airflow, "api-server", "--host", "127.0.0.1", "--port", str(stack.port)],
         # serve-logs would bind all interfaces; task logs are read from local files anyway.
         "scheduler": [airflow, "scheduler", "--skip-serve-logs"],

@@ -1,9 +1,11 @@
-"""Make `prominence` importable from plugins/ and register the test markers."""
+"""Give unit tests a signing key and register the test markers (`prominence` itself is installed:
+`pip install -e .`)."""
 
-import sys
-from pathlib import Path
+import os
+import secrets
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins"))
+# Unit tests sign and check tokens in-process; the stack generates its own key at `up`.
+os.environ.setdefault("PROMINENCE_JOB_TOKEN_SECRET", secrets.token_urlsafe(32))
 
 
 def pytest_configure(config):

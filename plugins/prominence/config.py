@@ -7,7 +7,7 @@ import socket
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -22,11 +22,16 @@ class Settings(BaseSettings):
     public_url: str = "http://127.0.0.1:8080/prominence/v1"
     # Database of our tables: by default Airflow's, or a file beside it when that is SQLite.
     store_url: str | None = None
-    job_token_secret: str = "change-me"
+    # The key our tokens are signed with: no default, `stack.py up` generates one (secrets.env).
+    job_token_secret: SecretStr | None = None
     job_dag_id: str = "prominence_job"
     default_disk_gb: int = 10
     default_walltime_minutes: int = 720
     max_body_bytes: int = 1024 * 1024
+    # Caps on one request's size, checked at validation (a workflow's members from factory sizes).
+    max_tasks_per_job: int = 100
+    max_workflow_jobs: int = 1000
+    max_workflow_members: int = 1_000_000
     worker_cpus: int = Field(default_factory=lambda: os.cpu_count() or 1)
     pool: str = "prominence"
     # Reported as execution.site.

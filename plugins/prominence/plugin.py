@@ -2,16 +2,33 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from airflow.plugins_manager import AirflowPlugin
 
+from prominence.auth.tokens import signing_secret
 from prominence.config import get_settings
 from prominence.scheduler import listener
-from prominence.rest.app import create_app
+
+
+@cache
+def _rest_apps() -> list[dict]:
+    signing_secret()  # the api-server refuses to start without its signing key
+    # The REST app (and the api-server code under it) loads only where Airflow asks for it.
+    from prominence.rest.app import create_app
+
+    return [{"app": create_app(), "url_prefix": get_settings().url_prefix, "name": "PROMINENCE REST API"}]
+
+
+class _RestApps:
+    """Only the api-server reads `fastapi_apps`: every other process that loads the plugin (the
+    scheduler, the triggerer, each task process) never imports the REST app."""
+
+    def __get__(self, instance, owner) -> list[dict]:
+        return _rest_apps()
 
 
 class ProminencePlugin(AirflowPlugin):
     name = "prominence"
-    fastapi_apps = [
-        {"app": create_app(), "url_prefix": get_settings().url_prefix, "name": "PROMINENCE REST API"}
-    ]
+    fastapi_apps = _RestApps()
     listeners = [listener]

@@ -23,12 +23,18 @@ def test_a_plain_name_is_private_and_a_path_is_a_group_area():
 
 
 def test_group_listing_prefix_is_inside_a_group():
-    assert layout.group_prefix("team", ["team"]) == "uploads/team"
+    assert layout.group_prefix("team", ["team"]) == "uploads/team/"
+    assert layout.group_prefix("team/", ["team"]) == "uploads/team/"
+    assert layout.group_prefix("team/su", ["team"]) == "uploads/team/su"
     assert layout.group_prefix("team/sub/", ["team"]) == "uploads/team/sub/"
     with pytest.raises(layout.NotAuthorized):
         layout.group_prefix("alice", ["team"])
     with pytest.raises(layout.InvalidName):
         layout.group_prefix("team/../alice", ["team"])
+
+
+def test_a_group_named_like_the_start_of_a_user_lists_only_the_group():
+    assert not "uploads/alice/secret".startswith(layout.group_prefix("a", ["a"]))
 
 
 def test_outputs_use_their_basename_under_the_job():

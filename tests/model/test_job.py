@@ -39,6 +39,8 @@ CLI_BODY = {
 }
 
 
+MOUNT_SEPARATORS = "the mountpoint for an artifact must not contain commas, colons, control characters or '..'"
+
 def job(**changes):
     """BASE with top-level keys replaced; `resources`/`policies` dicts are merged into BASE's."""
     body = copy.deepcopy(BASE)
@@ -194,6 +196,12 @@ CASES = [
     (job(artifacts=[{"url": "a", "mountpoint": "/m"}]), "invalid mountpoint for artifact"),
     (job(artifacts=[{"url": "a", "mountpoint": "d/e:/m"}]), "invalid source in mountpoint for artifact"),
     (job(artifacts=[{"url": "a", "mountpoint": "d:m"}]), "the mountpoint for an artifact must be an absolute path"),
+    # A comma or colon would make the runtime add binds of the user's choosing (a host path).
+    (job(artifacts=[{"url": "a", "mountpoint": "d:/m,/root/.prominence:/s"}]), MOUNT_SEPARATORS),
+    (job(artifacts=[{"url": "a", "mountpoint": "d:/m:rw"}]), MOUNT_SEPARATORS),
+    (job(artifacts=[{"url": "a", "mountpoint": "d,/etc:/m"}]), "invalid source in mountpoint for artifact"),
+    (job(artifacts=[{"url": "a", "mountpoint": "d:/m/../../etc"}]), MOUNT_SEPARATORS),
+    (job(artifacts=[{"url": "a", "mountpoint": "d:/m\nx"}]), MOUNT_SEPARATORS),
     (job(outputFiles="out.txt"), "an array of outputFiles must be provided"),
     (job(outputFiles=["a", 1]), "outputFiles must be a list of strings"),
     (job(outputDirs="out"), "an array of outputDirs must be provided"),

@@ -11,7 +11,8 @@ import pytest
 from prominence.runtimes import UnknownRuntimeError, get_runtime
 from prominence.runtimes import apptainer as apptainer_module
 from prominence.runtimes.apptainer import ApptainerRuntime
-from prominence.runtimes.base import PreparedRun, PullResult, find_pulled, new_image_dir, record_pull, registry_of
+from prominence.runtimes.base import PullResult, find_pulled, new_image_dir, record_pull, registry_of
+from prominence.runtimes.spec import PreparedRun, RunSpec
 from prominence.runtimes.registry import write_registry_config
 from prominence.runtimes.udocker import UdockerRuntime
 
@@ -25,6 +26,24 @@ USER_ENV = {
     "PROMINENCE_JOB_ID": "42",
     "APPTAINER_BIND": "/:/host",
 }
+
+
+def spec(target: str, command=None, env=None, workdir="/home/user", binds=(), memory_mb=None) -> RunSpec:
+    runtime = "singularity" if target.endswith(".sif") else "udocker"
+    return RunSpec(
+        image=PreparedRun(runtime=runtime, image="img", target=target),
+        command=command,
+        env=env or {},
+        workdir=workdir,
+        home=HOME,
+        tmp=TMP,
+        stdout=Path("/s/logs/stdout"),
+        stderr=Path("/s/logs/stderr"),
+        usage=Path("/s/json/usage-0"),
+        walltime_seconds=60,
+        binds=binds,
+        memory_mb=memory_mb,
+    )
 
 
 @pytest.fixture
@@ -45,9 +64,8 @@ def udocker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> UdockerRuntime:
 
 
 def test_apptainer_exec_with_command(apptainer: ApptainerRuntime) -> None:
-    prepared = PreparedRun(runtime="singularity", image="img", target="/s/images/0/image.sif")
-    argv, env = apptainer.run_command(
-        prepared, ["echo", "hi"], USER_ENV, "/home/user/w", HOME, TMP, [("/s/userhome/d", "/data")]
+    argv, env = apptainer.command_line(
+        spec("/s/images/0/image.sif", ("echo", "hi"), USER_ENV, "/home/user/w", (("/s/userhome/d", "/data"),))
     )
     assert argv == [
         "/usr/bin/apptainer", "exec", "--no-mount", "cwd,tmp",
@@ -66,8 +84,7 @@ def test_apptainer_exec_with_command(apptainer: ApptainerRuntime) -> None:
 
 
 def test_apptainer_run_without_command_and_memory(apptainer: ApptainerRuntime) -> None:
-    prepared = PreparedRun(runtime="singularity", image="img", target="/i.sif")
-    argv, _ = apptainer.run_command(prepared, None, {}, "/home/user", HOME, TMP, [], memory_mb=512)
+    argv, _ = apptainer.command_line(spec("/i.sif", memory_mb=512))
     assert argv[1] == "run"
     assert argv[argv.index("--memory") + 1] == "512M"
     assert argv[argv.index("--memory-swap") + 1] == "512M"
@@ -76,32 +93,26 @@ def test_apptainer_run_without_command_and_memory(apptainer: ApptainerRuntime) -
 
 def test_apptainer_skips_memory_without_cgroups(apptainer: ApptainerRuntime, monkeypatch) -> None:
     monkeypatch.setattr(apptainer_module, "_memory_cgroup", lambda: (False, False))
-    prepared = PreparedRun(runtime="singularity", image="img", target="/i.sif")
-    argv, _ = apptainer.run_command(prepared, ["true"], {}, "/home/user", HOME, TMP, [], memory_mb=512)
+    argv, _ = apptainer.command_line(spec("/i.sif", ("true",), memory_mb=512))
     assert "--memory" not in argv
 
 
 def test_apptainer_host_env_is_built_from_scratch(apptainer: ApptainerRuntime, monkeypatch) -> None:
     monkeypatch.setenv("AIRFLOW__CORE__FERNET_KEY", "secret")
-    prepared = PreparedRun(runtime="singularity", image="img", target="/i.sif")
-    _, env = apptainer.run_command(prepared, ["true"], {}, "/home/user", HOME, TMP, [])
+    _, env = apptainer.command_line(spec("/i.sif", ("true",)))
     assert "AIRFLOW__CORE__FERNET_KEY" not in env
 
 
 def test_singularity_binary_uses_its_own_prefixes(monkeypatch: pytest.MonkeyPatch) -> None:
     runtime = ApptainerRuntime()
     monkeypatch.setattr(ApptainerRuntime, "binary", "/usr/bin/singularity")
-    prepared = PreparedRun(runtime="singularity", image="img", target="/i.sif")
-    argv, env = runtime.run_command(prepared, ["true"], {"APPTAINER_X": "1"}, "/w", HOME, TMP, [])
+    argv, env = runtime.command_line(spec("/i.sif", ("true",), {"APPTAINER_X": "1"}, "/w"))
     assert "--no-mount" not in argv
     assert env["SINGULARITYENV_APPTAINER_X"] == "1"
 
 
 def test_udocker_run_line(udocker: UdockerRuntime) -> None:
-    prepared = PreparedRun(runtime="udocker", image="img", target="prom-1")
-    argv, env = udocker.run_command(
-        prepared, ["sh", "-c", "exit 3"], USER_ENV, "/home/user", HOME, TMP, [("/a", "/b")]
-    )
+    argv, env = udocker.command_line(spec("prom-1", ("sh", "-c", "exit 3"), USER_ENV, binds=(("/a", "/b"),)))
     assert argv[:4] == ["/venv/bin/udocker", "--allow-root", "-q", "run"]
     envs = [a.removeprefix("--env=") for a in argv if a.startswith("--env=")]
     # User variables come first; the runtime's own come after and replace clashing ones.
@@ -124,8 +135,7 @@ def test_udocker_run_line(udocker: UdockerRuntime) -> None:
 
 
 def test_udocker_run_without_command(udocker: UdockerRuntime) -> None:
-    prepared = PreparedRun(runtime="udocker", image="img", target="prom-1")
-    argv, _ = udocker.run_command(prepared, None, {}, "/home/user", HOME, TMP, [])
+    argv, _ = udocker.command_line(spec("prom-1"))
     assert argv[-1] == "prom-1"
 
 
@@ -162,6 +172,7 @@ def test_get_runtime() -> None:
     assert get_runtime("singularity").name == "singularity"
     assert get_runtime("udocker").name == "udocker"
     assert get_runtime("udocker") is get_runtime("udocker")
+    assert get_runtime("noop").name == "noop"
     with pytest.raises(UnknownRuntimeError):
         get_runtime("docker")
 

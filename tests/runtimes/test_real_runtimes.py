@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from prominence.runtimes import ImagePullError, Runtime
+from prominence.runtimes import ImagePullError, PreparedRun, Runtime, RunSpec
 from prominence.runtimes.apptainer import ApptainerRuntime
 from prominence.runtimes.registry import write_registry_config
 from prominence.runtimes.udocker import UdockerRuntime
@@ -104,10 +104,23 @@ def _runtime(runtimes: dict[str, Runtime], name: str) -> Runtime:
     return runtime
 
 
-def _run(runtime: Runtime, prepared, sandbox: Path, cmd, env=None, workdir="/home/user"):
-    argv, host_env = runtime.run_command(
-        prepared, cmd, env or {}, workdir, sandbox / "userhome", sandbox / "usertmp", []
+def _spec(prepared: PreparedRun, sandbox: Path, cmd, env=None, workdir="/home/user") -> RunSpec:
+    return RunSpec(
+        image=prepared,
+        command=cmd,
+        env=env or {},
+        workdir=workdir,
+        home=sandbox / "userhome",
+        tmp=sandbox / "usertmp",
+        stdout=sandbox / "stdout",
+        stderr=sandbox / "stderr",
+        usage=sandbox / "usage",
+        walltime_seconds=60,
     )
+
+
+def _run(runtime: Runtime, prepared, sandbox: Path, cmd, env=None, workdir="/home/user"):
+    argv, host_env = runtime.command_line(_spec(prepared, sandbox, cmd, env, workdir))
     return subprocess.run(argv, env=host_env, capture_output=True, text=True, timeout=60, cwd=sandbox)
 
 
@@ -120,15 +133,15 @@ def test_pull_and_run(runtimes, name: str, image: str, sandbox: Path) -> None:
     try:
         assert runtime.pull(image, sandbox).status == "cached"
 
-        result = _run(runtime, pulled, sandbox, ["echo", "hello"])
+        result = _run(runtime, pulled, sandbox, ("echo", "hello"))
         assert (result.returncode, result.stdout) == (0, "hello\n"), result.stderr
 
-        assert _run(runtime, pulled, sandbox, ["sh", "-c", "exit 3"]).returncode == 3
+        assert _run(runtime, pulled, sandbox, ("sh", "-c", "exit 3")).returncode == 3
 
         (sandbox / "userhome" / "work").mkdir()
         script = 'echo "$FOO|$HOME|$TMPDIR|$PROMINENCE_CONTAINER_RUNTIME|$PROMINENCE_JOB_ID|$(pwd)"; touch /tmp/t'
         env = {"FOO": "bar baz", "HOME": "/nope", "PROMINENCE_JOB_ID": "7"}
-        result = _run(runtime, pulled, sandbox, ["sh", "-c", script], env, "/home/user/work")
+        result = _run(runtime, pulled, sandbox, ("sh", "-c", script), env, "/home/user/work")
         assert result.stdout == f"bar baz|/home/user|/tmp|{name}|7|/home/user/work\n", result.stderr
         assert (sandbox / "usertmp" / "t").exists()
 
@@ -158,9 +171,7 @@ def test_killing_the_process_group_stops_the_container(
     runtime = _runtime(runtimes, name)
     pulled = runtime.pull(image, sandbox)
     marker = f"sleep {600 + sig}"
-    argv, env = runtime.run_command(
-        pulled, ["sh", "-c", marker], {}, "/home/user", sandbox / "userhome", sandbox / "usertmp", []
-    )
+    argv, env = runtime.command_line(_spec(pulled, sandbox, ("sh", "-c", marker)))
     proc = subprocess.Popen(argv, env=env, cwd=sandbox, start_new_session=True)
     try:
         deadline = time.monotonic() + 10

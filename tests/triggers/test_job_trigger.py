@@ -2,53 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
-
 import httpx
-import pytest
 
-from prominence.hooks.prominence import ProminenceHook
-from prominence.triggers import polling
 from prominence.triggers.job import ProminenceJobTrigger
 
 
-@pytest.fixture
-def answers(monkeypatch):
-    """The API answers with the queued responses in turn (the last one repeats); `.asked` records the requests."""
-
-    class Queue(list):
-        asked: list[httpx.Request] = []
-
-    queued = Queue()
-    asked = queued.asked = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        asked.append(request)
-        answer = queued.pop(0) if len(queued) > 1 else queued[0]
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
-
-    original = ProminenceHook._client_kwargs
-    monkeypatch.setattr(
-        ProminenceHook, "_client_kwargs",
-        lambda self, url, token: {**original(self, url, token), "transport": httpx.MockTransport(handler)},
-    )
-    monkeypatch.setattr(polling, "RETRY_SECONDS", 0)
-    monkeypatch.setenv("AIRFLOW_CONN_PROMINENCE_DEFAULT", json.dumps({"conn_type": "http", "host": "http://api/p", "password": "t"}))
-    return queued
-
-
-def first_event(trigger: ProminenceJobTrigger):
-    async def run():
-        async for event in trigger.run():
-            return event.payload
-
-    return asyncio.run(asyncio.wait_for(run(), 10))
-
-
-def test_waits_through_outages_until_the_job_ends(answers):
+def test_waits_through_outages_until_the_job_ends(answers, first_event):
     answers.extend([
         httpx.ConnectError("refused"),
         httpx.Response(503, text="busy"),
@@ -60,7 +19,7 @@ def test_waits_through_outages_until_the_job_ends(answers):
     assert [str(r.url) for r in answers.asked] == ["http://api/p/jobs/7"] * 4
 
 
-def test_a_refusal_or_a_vanished_job_ends_the_wait_with_an_error(answers):
+def test_a_refusal_or_a_vanished_job_ends_the_wait_with_an_error(answers, first_event):
     answers.append(httpx.Response(401, json={"error": "Authentication failure"}))
     assert first_event(ProminenceJobTrigger(7, poll_seconds=0)) == {
         "job_id": 7, "error": "PROMINENCE API answered 401: Authentication failure"}

@@ -11,6 +11,17 @@ from prominence.config import get_settings
 USER_TOKEN_LIFETIME = 365 * 24 * 3600
 
 
+class MissingSecret(RuntimeError):
+    """No signing key is configured: never sign or accept tokens with a guessable default."""
+
+
+def signing_secret() -> str:
+    secret = get_settings().job_token_secret
+    if secret is None or not secret.get_secret_value():
+        raise MissingSecret("PROMINENCE_JOB_TOKEN_SECRET is not set: `make up` generates one in .prominence/secrets.env")
+    return secret.get_secret_value()
+
+
 def mint_token(
     username: str, groups: str = "", lifetime: int = USER_TOKEN_LIFETIME, job: str | None = None, secret: str | None = None
 ) -> str:
@@ -19,13 +30,13 @@ def mint_token(
     claims: dict[str, object] = {"username": username, "groups": groups, "exp": int(time.time()) + lifetime}
     if job is not None:
         claims["job"] = job
-    return jwt.encode(claims, secret or get_settings().job_token_secret, algorithm="HS256")
+    return jwt.encode(claims, secret or signing_secret(), algorithm="HS256")
 
 
 def verify_token(token: str) -> dict | None:
     """The claims of a token we signed, or None if it is not ours, expired or incomplete."""
     try:
-        claims = jwt.decode(token, get_settings().job_token_secret, algorithms=["HS256"])
+        claims = jwt.decode(token, signing_secret(), algorithms=["HS256"])
     except jwt.PyJWTError:
         return None
     if "username" not in claims or "groups" not in claims:

@@ -49,11 +49,13 @@ def upload_key(name: str, username: str, groups: list[str]) -> str:
 
 
 def group_prefix(path: str, groups: list[str]) -> str:
-    """The listing prefix of `GET /data/<path>`: a raw prefix inside one of the caller's groups."""
+    """The listing prefix of `GET /data/<path>`: a raw prefix inside one of the caller's groups.
+    The group itself is matched as a whole segment: `a` lists `uploads/a/`, never `uploads/alice/`."""
     clean_name(path.rstrip("/") or path)
-    if path.split("/", 1)[0] not in groups:
+    group, slash, _ = path.partition("/")
+    if group not in groups:
         raise NotAuthorized(path)
-    return UPLOADS + path
+    return UPLOADS + (path if slash else f"{group}/")
 
 
 def private_prefix(username: str) -> str:
@@ -65,17 +67,6 @@ def scratch_key(job_uuid: str, output: str, *, directory: bool = False) -> str:
     base = posixpath.basename(output.rstrip("/"))
     clean_name(base)
     return f"{SCRATCH}{clean_name(job_uuid)}/{base}{'.tgz' if directory else ''}"
-
-
-def relative_path(path: str) -> str:
-    """A path inside a job's home as a job description names it (outputs, globs): relative,
-    without `..`; `.` segments and repeated slashes are harmless there and allowed."""
-    if not path or path.startswith("/") or "\\" in path or "\x00" in path:
-        raise InvalidName(f"Invalid path {path!r}")
-    parts = [part for part in path.split("/") if part not in ("", ".")]
-    if not parts or ".." in parts:
-        raise InvalidName(f"Invalid path {path!r}")
-    return path
 
 
 # Output fields of a job description (spec §3.6), by wire name: True for directories.

@@ -47,7 +47,7 @@ def refused(response: httpx.Response) -> ProminenceError:
 class ProminenceHook(BaseHook):
     conn_name_attr = "prominence_conn_id"
     default_conn_name = "prominence_default"
-    conn_type = "http"
+    conn_type = "prominence"
     hook_name = "PROMINENCE"
 
     def __init__(

@@ -48,7 +48,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from prominence.config import get_settings
-from prominence.model.errors import SpecError, spec_error, to_spec_error
+from prominence.model.errors import SpecError, rule_message, spec_error, to_spec_error
 
 MAX_NODES = 1000
 MAX_CPUS = 1024  # per node
@@ -62,7 +62,14 @@ MAX_TIME_IN_QUEUE_MINUTES = 44640  # 31 days (spec)
 MPI_TYPES = ("openmpi", "mpich", "intelmpi")
 
 
-class _Model(BaseModel):
+def at_most(items: Any, limit: int) -> Any:
+    """A list counted before its items are validated, so a huge one is refused cheaply."""
+    if isinstance(items, list) and len(items) > limit:
+        raise spec_error("too_many", count=len(items), limit=limit)
+    return items
+
+
+class WireModel(BaseModel):
     """Strict JSON types (no "4" for 4, no 4.0 for an int, no true for 1), unknown keys rejected."""
 
     model_config = ConfigDict(extra="forbid", strict=True, alias_generator=to_camel)
@@ -81,7 +88,7 @@ _Cpus = _int(1, MAX_CPUS)
 _GB = Annotated[float, Field(gt=0, le=MAX_MEMORY_GB, allow_inf_nan=False)]
 
 
-class Resources(_Model):
+class Resources(WireModel):
     """Per-node resources (§3.2); `nodes` and `disk` are filled in when absent."""
 
     nodes: _int(1, MAX_NODES) | None = None
@@ -99,17 +106,17 @@ class Resources(_Model):
         cores = {"cpus": self.cpus, "cpusRange": self.cpus_range, "cpusOptions": self.cpus_options}
         given = [name for name, value in cores.items() if value is not None]
         if not given:
-            raise spec_error("one of cpus, cpusRange, cpusOptions must be defined")
+            raise spec_error("no_cores")
         if len(given) > 1:
-            raise spec_error(f"{given[0]} and {given[1]} cannot both be defined")
+            raise spec_error("two_cores", first=given[0], second=given[1])
         if self.memory is None and self.memory_per_cpu is None:
-            raise spec_error("memory or memoryPerCpu (in GB) must be defined")
+            raise spec_error("no_memory")
         if self.memory is not None and self.memory_per_cpu is not None:
-            raise spec_error("memory and memoryPerCpu cannot both be defined")
+            raise spec_error("two_memory")
         if self.cpus_range and self.cpus_range[0] > self.cpus_range[1]:
-            raise spec_error("cpusRange must be a list containing the min and max allowed number of CPUs")
+            raise spec_error("cpus_range_order")
         if self.total_cpus_range and self.total_cpus_range[0] > self.total_cpus_range[1]:
-            raise spec_error("totalCpusRange must be a list containing the min and max allowed total number of CPUs")
+            raise spec_error("total_cpus_range_order")
         if self.nodes is None and self.total_cpus_range is None:
             self.nodes = 1
         if self.disk is None:
@@ -132,15 +139,15 @@ def _env_value(value: object) -> str:
         return value
     if isinstance(value, (int, float)):
         return json.dumps(value)
-    raise spec_error("environment variable values must be strings, numbers or booleans")
+    raise spec_error("value")
 
 
-class ImagePullCredential(_Model):
+class ImagePullCredential(WireModel):
     username: str
     token: str
 
 
-class Task(_Model):
+class Task(WireModel):
     """One container run (§3.3). There is no `args`: put arguments in `cmd`."""
 
     image: Annotated[str, Field(min_length=1)]
@@ -160,28 +167,28 @@ class Task(_Model):
         if self.runtime is None:
             self.runtime = "udocker" if ".tar" in self.image or ".tgz" in self.image else "singularity"
         if self.app is not None and self.runtime == "udocker":
-            raise spec_error("app is only supported by Singularity")
+            raise spec_error("app_udocker")
         if self.type in MPI_TYPES:
             if self.cmd and self.cmd.startswith("mpirun "):
-                raise spec_error("it is not necessary to include mpirun in the cmd if an MPI flavour has been specified")
+                raise spec_error("mpirun")
             if not self.cmd:
-                raise spec_error("A command to execute must be specified for MPI jobs")
+                raise spec_error("mpi_cmd")
         return self
 
 
-class PlacementRule(_Model):
+class PlacementRule(WireModel):
     sites: list[str] | None = None
     regions: list[str] | None = None
 
 
-class Placement(_Model):
+class Placement(WireModel):
     """Requirements restrict where a job may run; preferences order the candidates."""
 
     requirements: PlacementRule | None = None
     preferences: PlacementRule | None = None
 
 
-class Policies(_Model):
+class Policies(WireModel):
     """§3.4. Retries and time limits of 0 mean "none"; `maximumTimeInQueue` -1 also means none."""
 
     run_serial_tasks_on_all_nodes: bool = False
@@ -206,17 +213,17 @@ def _base64(content: str) -> str:
     try:
         base64.b64decode(content, validate=True)
     except binascii.Error:
-        raise spec_error("each input must contain base64 encoded content") from None
+        raise ValueError("not base64") from None
     return content
 
 
 def _filename(name: str) -> str:
     if name.rsplit("/", 1)[-1] in ("", ".", ".."):  # only the basename is used
-        raise spec_error("each input must contain a filename")
+        raise ValueError("no file name")
     return name
 
 
-class InputFile(_Model):
+class InputFile(WireModel):
     """A small file written into the job's home before the tasks run."""
 
     filename: Annotated[str, AfterValidator(_filename)]
@@ -224,18 +231,25 @@ class InputFile(_Model):
     executable: bool | None = None
 
 
+# Characters a runtime could read as the end of one bind and the start of another (apptainer splits
+# `--bind` on commas and colons), and control characters.
+_BIND_SEPARATORS = frozenset(",:\\") | {chr(c) for c in range(32)} | {chr(127)}
+
+
 def _mountpoint(value: str) -> str:
     if ":" not in value:
-        raise spec_error("invalid mountpoint for artifact")
+        raise ValueError("no colon")
     source, target = value.split(":", 1)
-    if source in ("", ".", "..") or "/" in source:
-        raise spec_error("invalid source in mountpoint for artifact")
+    if source in ("", ".", "..") or "/" in source or any(c in _BIND_SEPARATORS for c in source):
+        raise spec_error("source")
     if not target.startswith("/"):
-        raise spec_error("the mountpoint for an artifact must be an absolute path")
+        raise spec_error("target")
+    if any(c in _BIND_SEPARATORS for c in target) or ".." in target.split("/"):
+        raise spec_error("mountpoint_target")
     return value
 
 
-class Artifact(_Model):
+class Artifact(WireModel):
     """A file fetched before the job starts: an http(s) URL or the name of an uploaded object."""
 
     url: Annotated[str, Field(min_length=1)]
@@ -247,17 +261,17 @@ def _output_path(path: str) -> str:
     """Outputs are found inside the job's home: relative, never through `..` (spec §13.7)."""
     parts = [part for part in path.split("/") if part not in ("", ".")]
     if path.startswith("/") or not parts or ".." in parts or "\x00" in path:
-        raise spec_error(f"invalid output path {path!r}: it must be relative to the job's home")
+        raise spec_error("path", path=path)
     return path
 
 
-class OneData(_Model):
+class OneData(WireModel):
     provider: str
     token: str
     options: str | None = None
 
 
-class Storage(_Model):
+class Storage(WireModel):
     """A OneData space mounted into the job (§3.6); the only storage type left."""
 
     type: Literal["onedata"]
@@ -267,7 +281,7 @@ class Storage(_Model):
     directory: str | None = None
 
 
-class Notification(_Model):
+class Notification(WireModel):
     event: Literal["jobFinished"]
     type: Literal["email"]
 
@@ -275,13 +289,14 @@ class Notification(_Model):
 _Name = Annotated[str, StringConstraints(max_length=512, pattern=r"^[a-zA-Z0-9_\s/.-]*$")]
 _LabelKey = Annotated[str, StringConstraints(max_length=512, pattern=r"^[a-zA-Z0-9]+$")]
 _LabelValue = Annotated[str, StringConstraints(max_length=512, pattern=r"^[\w./-]+$")]
+Labels = dict[_LabelKey, _LabelValue]
 
 
-class JobDescription(_Model):
+class JobDescription(WireModel):
     """A validated job description (§3.1); `to_stored()` gives back its wire form."""
 
     name: _Name = ""
-    labels: dict[_LabelKey, _LabelValue] = Field(default_factory=dict)
+    labels: Labels = Field(default_factory=dict)
     resources: Resources
     tasks: list[Task]
     artifacts: list[Artifact] = Field(default_factory=list)
@@ -292,6 +307,11 @@ class JobDescription(_Model):
     policies: Policies = Field(default_factory=Policies)
     notifications: list[Notification] = Field(default_factory=list)
 
+    @field_validator("tasks", mode="before")
+    @classmethod
+    def _task_count(cls, tasks: Any) -> Any:
+        return at_most(tasks, get_settings().max_tasks_per_job)
+
     @field_validator("tasks")
     @classmethod
     def _tasks(cls, tasks: list[Task], info: ValidationInfo) -> list[Task]:
@@ -299,18 +319,18 @@ class JobDescription(_Model):
         cpus = resources.cpus if resources else None
         for task in tasks:
             if cpus is not None and task.procs_per_node is not None and task.procs_per_node > cpus:
-                raise spec_error("number of processes per node must be less than number of CPU cores per node")
+                raise spec_error("procs_per_node")
         if all(task.type == "sidecar" for task in tasks):
-            raise spec_error("a job cannot contain only sidecar tasks")
+            raise spec_error("only_sidecars")
         return tasks
 
     @model_validator(mode="after")
     def _workflow_name(self, info: ValidationInfo) -> "JobDescription":
         if (info.context or {}).get("in_workflow"):
             if "name" not in self.model_fields_set:
-                raise spec_error("all jobs must have names")
+                raise spec_error("unnamed")
             if not self.name:
-                raise spec_error("names of jobs in workflows cannot be empty")
+                raise spec_error("empty_name")
         return self
 
     @property
@@ -348,15 +368,20 @@ def parse_job(data: object, *, in_workflow: bool = False) -> JobDescription:
 UNSUPPORTED_TASK_TYPES = ("sidecar", "openmpi", "mpich", "intelmpi")
 
 
-def check_supported(job: JobDescription) -> None:
-    """Refuse what the spec allows but this server cannot run as intended yet.
+def unsupported_task_type(job: JobDescription) -> str | None:
+    """The first task type the spec allows but this server cannot run as intended yet.
 
     Run as a plain task, a sidecar would block the tasks after it and an MPI task would run
     without its launcher, so such jobs get a clear 400 instead of doing the wrong thing.
     """
-    for task in job.tasks:
-        if task.type in UNSUPPORTED_TASK_TYPES:
-            raise SpecError(f"tasks of type {task.type} are not supported by this server yet")
+    return next((task.type for task in job.tasks if task.type in UNSUPPORTED_TASK_TYPES), None)
+
+
+def check_supported(job: JobDescription) -> None:
+    """SpecError for a job with a task type this server cannot run yet."""
+    kind = unsupported_task_type(job)
+    if kind is not None:
+        raise SpecError(rule_message("job", (), "unsupported_task", type=kind))
 
 
 __all__ = [
@@ -364,6 +389,7 @@ __all__ = [
     "ImagePullCredential",
     "InputFile",
     "JobDescription",
+    "Labels",
     "Notification",
     "OneData",
     "Placement",
@@ -373,6 +399,9 @@ __all__ = [
     "SpecError",
     "Storage",
     "Task",
+    "WireModel",
+    "at_most",
     "check_supported",
     "parse_job",
+    "unsupported_task_type",
 ]

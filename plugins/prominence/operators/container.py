@@ -8,14 +8,9 @@ task) and to XCom under `report` (for the scheduler-side write-back of the job's
 
 from __future__ import annotations
 
-import os
 import shlex
-import signal
-import subprocess
-import threading
 import time
 from datetime import timedelta
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +21,8 @@ from prominence.config import get_settings
 from prominence.contract.sandbox import Sandbox
 from prominence.contract.tasks import REPORT_KEY, WALLTIME_EXCEEDED, job_conf
 from prominence.operators.binds import artifact_binds
-from prominence.runtimes import get_runtime
-from prominence.runtimes.base import ImagePullError
-
-KILL_GRACE_SECONDS = 5
-GNU_TIME = "/usr/bin/time"
+from prominence.runtimes import ImagePullError, PreparedRun, RunSpec, get_runtime
+from prominence.runtimes.process import ProcessManager, cpu_info
 
 
 class ContainerTaskOperator(BaseOperator):
@@ -41,7 +33,7 @@ class ContainerTaskOperator(BaseOperator):
     def __init__(self, *, index: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.index = index
-        self._process: subprocess.Popen | None = None
+        self._manager: ProcessManager | None = None
         self._interrupted = False
 
     def execute(self, context: Any) -> None:
@@ -56,7 +48,7 @@ class ContainerTaskOperator(BaseOperator):
             "index": self.index,
             "retries": ti.try_number - 1,
             "startTime": int(time.time()),
-            "cpu": _cpu(),
+            "cpu": cpu_info(),
         }
         runtime = get_runtime(task.get("runtime", "singularity"))
         try:
@@ -72,31 +64,37 @@ class ContainerTaskOperator(BaseOperator):
         if image.status != "cached":
             report["imagePullTime"] = round(image.seconds, 3)
 
-        budget = self._walltime_budget(sandbox, job)
-        exit_code, usage, timed_out = self._run(runtime, image, sandbox, job, task, conf, budget)
+        self._manager = ProcessManager(runtime, self._run_spec(image, sandbox, job, conf), self.log)
+        result = self._manager.run()
         if self._interrupted:
             # Not the task's doing: run it again when the scheduler can (a deleted job's run has
             # already failed, so this changes nothing for it).
             runtime.cleanup(image)
             raise AirflowRescheduleException(reschedule_date=_utcnow() + timedelta(seconds=1))
-        report.update(exitCode=exit_code, endTime=int(time.time()), **usage)
-        if timed_out:
+        report.update(
+            exitCode=result.exit_code,
+            endTime=int(time.time()),
+            wallTimeUsage=result.wall_seconds,
+            cpuTimeUsage=result.cpu_seconds,
+            maxResidentSetSizeKB=result.max_rss_kb,
+        )
+        if result.timed_out:
             report["error"] = WALLTIME_EXCEEDED
-        succeeded = exit_code == 0 and not timed_out
-        retrying = not succeeded and not timed_out and ti.try_number <= ti.max_tries
+        succeeded = result.exit_code == 0 and not result.timed_out
+        retrying = not succeeded and not result.timed_out and ti.try_number <= ti.max_tries
         report.update(final=not retrying, succeeded=succeeded)
         self._publish(sandbox, ti, report)
         runtime.cleanup(image)
-        if timed_out:
+        if result.timed_out:
             raise AirflowFailException("Walltime limit exceeded")
         if not succeeded:
-            raise RuntimeError(f"task {self.index} exited with code {exit_code}")
+            raise RuntimeError(f"task {self.index} exited with code {result.exit_code}")
 
     def on_kill(self) -> None:
         """Stopped from outside (the stack shutting down, or the job deleted): stop the container."""
         self._interrupted = True
-        if self._process is not None:
-            _kill_group(self._process.pid)
+        if self._manager is not None:
+            self._manager.kill()
 
     def _wait_for_predecessor(self, sandbox: Sandbox, job: dict[str, Any]) -> None:
         if self.index == 0:
@@ -117,48 +115,28 @@ class ContainerTaskOperator(BaseOperator):
         used = sum((sandbox.read_report(i) or {}).get("wallTimeUsage", 0.0) for i in range(self.index))
         return max(minutes * 60 - used, 0.0)
 
-    def _run(self, runtime, image, sandbox: Sandbox, job, task, conf, budget: float) -> tuple[int, dict, bool]:
+    def _run_spec(self, image: PreparedRun, sandbox: Sandbox, job: dict[str, Any], conf: dict[str, Any]) -> RunSpec:
+        task = job["tasks"][self.index]
         workdir = _workdir(task)
         inside = (sandbox.home / workdir.removeprefix("/home/user/")).resolve()
         if workdir.startswith("/home/user/") and inside.is_relative_to(sandbox.home.resolve()):
             # A working directory in the job's home is created for the task, as the wrapper did.
             inside.mkdir(parents=True, exist_ok=True)
-        argv, env = runtime.run_command(
-            image,
-            cmd=shlex.split(task["cmd"]) if task.get("cmd") else None,
-            env=_task_env(job, task, conf, sandbox, self.index, runtime.name),
+        return RunSpec(
+            image=image,
+            command=tuple(shlex.split(task["cmd"])) if task.get("cmd") else None,
+            env=_task_env(job, task, conf, sandbox, self.index, image.runtime),
             workdir=workdir,
             home=sandbox.home,
             tmp=sandbox.tmp,
-            binds=artifact_binds(sandbox),
+            stdout=sandbox.log("stdout"),
+            stderr=sandbox.log("stderr"),
+            usage=sandbox.root / "json" / f"usage-{self.index}",
+            walltime_seconds=self._walltime_budget(sandbox, job),
+            binds=tuple(artifact_binds(sandbox)),
+            cpus=int(conf.get("cpus", 1)),
             memory_mb=_memory_mb(job),
         )
-        usage_file = sandbox.root / "json" / f"usage-{self.index}"
-        if Path(GNU_TIME).exists():
-            # Measured by GNU time so that the peak RSS is the task's, not that of this Python
-            # process, which a child forked from it carries until it execs.
-            argv = [GNU_TIME, "-q", "-f", "%M %U %S", "-o", str(usage_file), "--", *argv]
-        self.log.info("Running task %d: %s", self.index, shlex.join(argv))
-        started = time.monotonic()
-        with sandbox.log("stdout").open("ab") as out, sandbox.log("stderr").open("ab") as err:
-            self._process = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env, start_new_session=True
-            )
-        timer = threading.Timer(budget, _kill_group, args=(self._process.pid,))
-        timer.daemon = True
-        timer.start()
-        _, status, rusage = os.wait4(self._process.pid, 0)
-        timer.cancel()
-        self._process.returncode = os.waitstatus_to_exitcode(status)
-        wall = time.monotonic() - started
-        timed_out = wall >= budget
-        usage = {
-            "wallTimeUsage": round(wall, 3),
-            "cpuTimeUsage": round(rusage.ru_utime + rusage.ru_stime, 3),
-            "maxResidentSetSizeKB": rusage.ru_maxrss,
-        }
-        usage.update(_measured_usage(usage_file))
-        return self._process.returncode, usage, timed_out
 
     def _publish(self, sandbox: Sandbox, ti: Any, report: dict[str, Any]) -> None:
         sandbox.write_report(self.index, report)
@@ -185,30 +163,6 @@ def _task_env(job, task, conf, sandbox: Sandbox, index: int, runtime: str) -> di
     return env
 
 
-def _measured_usage(path: Path) -> dict[str, Any]:
-    """GNU time's `%M %U %S` line, if it wrote one (it does not when the task was killed)."""
-    try:
-        rss, user, system = path.read_text().split()[-3:]
-        return {"maxResidentSetSizeKB": int(rss), "cpuTimeUsage": round(float(user) + float(system), 3)}
-    except (OSError, ValueError):
-        return {}
-
-
-@lru_cache(maxsize=1)
-def _cpu() -> dict[str, str]:
-    """execution.cpu (spec §4.2): what lscpu would say of this worker's processor."""
-    fields = {"vendor_id": "vendor", "model name": "model", "cpu MHz": "clock"}
-    found: dict[str, str] = {}
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() in fields and fields[key.strip()] not in found:
-                found[fields[key.strip()]] = value.strip()
-    except OSError:
-        pass
-    return found
-
-
 def _memory_mb(job: dict[str, Any]) -> int | None:
     """Spec §3.2: the scheduler is given 1000 MB per GB."""
     resources = job.get("resources", {})
@@ -221,25 +175,6 @@ def _memory_mb(job: dict[str, Any]) -> int | None:
 def _workdir(task: dict[str, Any]) -> str:
     workdir = task.get("workdir") or "/home/user"
     return workdir if workdir.startswith("/") else f"/home/user/{workdir}"
-
-
-def _kill_group(pid: int) -> None:
-    """SIGTERM the container's process group now and SIGKILL it after a grace period.
-
-    It returns at once: it runs in a signal handler (on_kill) and in the walltime timer, while
-    the operator's main thread waits for the process and reaps it.
-    """
-    _signal_group(pid, signal.SIGTERM)
-    timer = threading.Timer(KILL_GRACE_SECONDS, _signal_group, args=(pid, signal.SIGKILL))
-    timer.daemon = True
-    timer.start()
-
-
-def _signal_group(pid: int, sig: int) -> None:
-    try:
-        os.killpg(pid, sig)
-    except ProcessLookupError:
-        pass
 
 
 def _utcnow():

@@ -1,4 +1,7 @@
-"""Container runtimes behind one interface (`base.Runtime`), chosen per task by its `runtime`."""
+"""Container runtimes behind one interface (`base.Runtime`), chosen per task by its `runtime`.
+
+A runtime turns a `RunSpec` into a command line; `process.ProcessManager` runs that command.
+"""
 
 from __future__ import annotations
 
@@ -7,23 +10,27 @@ from functools import cache
 from prominence.runtimes.apptainer import ApptainerRuntime
 from prominence.runtimes.base import (
     ImagePullError,
-    PreparedRun,
     PullResult,
     Runtime,
     RuntimeNotAvailableError,
 )
+from prominence.runtimes.noop import NoopRuntime
+from prominence.runtimes.spec import PreparedRun, RunSpec
 from prominence.runtimes.udocker import UdockerRuntime
 
 RUNTIMES: dict[str, type[Runtime]] = {
     "singularity": ApptainerRuntime,
     "apptainer": ApptainerRuntime,
     "udocker": UdockerRuntime,
+    # For the operators' unit tests; job descriptions cannot name it.
+    "noop": NoopRuntime,
 }
 
 __all__ = [
     "ImagePullError",
     "PreparedRun",
     "PullResult",
+    "RunSpec",
     "Runtime",
     "RuntimeNotAvailableError",
     "UnknownRuntimeError",

@@ -20,7 +20,6 @@ from prominence.runtimes.base import (
     CONTAINER_PATH,
     CONTAINER_TMP,
     ImagePullError,
-    PreparedRun,
     PullResult,
     Runtime,
     RuntimeNotAvailableError,
@@ -32,6 +31,7 @@ from prominence.runtimes.base import (
     registry_of,
     run_tool,
 )
+from prominence.runtimes.spec import PreparedRun, RunSpec
 
 log = logging.getLogger(__name__)
 
@@ -105,30 +105,20 @@ class ApptainerRuntime(Runtime):
                     raise
                 log.warning("Pull of %s failed (attempt %d), retrying: %s", image, attempt, exc)
 
-    def run_command(
-        self,
-        prepared: PreparedRun,
-        cmd: list[str] | None,
-        env: Mapping[str, str],
-        workdir: str,
-        home: Path,
-        tmp: Path,
-        binds: list[tuple[str, str]],
-        memory_mb: int | None = None,
-    ) -> tuple[list[str], dict[str, str]]:
-        argv = [self.binary, "exec" if cmd else "run"]
+    def command_line(self, spec: RunSpec) -> tuple[list[str], dict[str, str]]:
+        argv = [self.binary, "exec" if spec.command else "run"]
         if self._is_apptainer:
             # The worker's cwd and /tmp, /var/tmp would otherwise be mounted into the container.
             argv += ["--no-mount", "cwd,tmp"]
-        argv += ["--home", f"{home}:{CONTAINER_HOME}", "--bind", f"{tmp}:{CONTAINER_TMP}"]
-        for source, target in binds:
+        argv += ["--home", f"{spec.home}:{CONTAINER_HOME}", "--bind", f"{spec.tmp}:{CONTAINER_TMP}"]
+        for source, target in spec.binds:
             argv += ["--bind", f"{source}:{target}"]
-        if memory_mb:
-            argv += memory_flags(memory_mb)
-        argv += ["--pwd", workdir, prepared.target, *(cmd or [])]
-        return argv, self._host_env(env, home)
+        if spec.memory_mb:
+            argv += memory_flags(spec.memory_mb)
+        argv += ["--pwd", spec.workdir, spec.image.target, *(spec.command or ())]
+        return argv, self._host_env(spec.env)
 
-    def _host_env(self, env: Mapping[str, str], home: Path) -> dict[str, str]:
+    def _host_env(self, env: Mapping[str, str]) -> dict[str, str]:
         """The container's variables as host env, which apptainer passes through.
 
         HOME on the host is the worker's own (apptainer sets /home/user inside from `--home`),

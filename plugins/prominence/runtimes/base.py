@@ -1,9 +1,9 @@
 """The interface every container runtime implements, and what the runtimes share.
 
 A task runs in two steps of its own: `pull` (image acquisition, spec §13.5) and the command
-line from `run_command` (spec §13.6), which the caller launches in a new process group. Keeping
-them apart lets a pull failure be reported as `Container image pull failed` even where the
-runtime's exit code cannot tell (apptainer exits 255 for both).
+line from `command_line` (spec §13.6), which `process.ProcessManager` launches in a new
+process group. Keeping them apart lets a pull failure be reported as `Container image pull
+failed` even where the runtime's exit code cannot tell (apptainer exits 255 for both).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from prominence.config import get_settings
+from prominence.runtimes.spec import PreparedRun, RunSpec
 
 CONTAINER_HOME = "/home/user"
 CONTAINER_TMP = "/tmp"
@@ -33,18 +34,6 @@ class RuntimeNotAvailableError(RuntimeError):
 
 class ImagePullError(RuntimeError):
     """The image could not be pulled or prepared: the job fails with `Container image pull failed`."""
-
-
-@dataclass(frozen=True)
-class PreparedRun:
-    """What `run_command` needs to start a container: the pulled image, ready to run.
-
-    `target` is what the runtime launches: a SIF file (apptainer) or a container name (udocker).
-    """
-
-    runtime: str
-    image: str
-    target: str
 
 
 @dataclass(frozen=True)
@@ -70,25 +59,12 @@ class Runtime(ABC):
         """Make `image` runnable for a task of the job in `sandbox`; raise `ImagePullError` on failure."""
 
     @abstractmethod
-    def run_command(
-        self,
-        prepared: PreparedRun,
-        cmd: list[str] | None,
-        env: Mapping[str, str],
-        workdir: str,
-        home: Path,
-        tmp: Path,
-        binds: list[tuple[str, str]],
-        memory_mb: int | None = None,
-    ) -> tuple[list[str], dict[str, str]]:
-        """Return the argv and the complete host environment for `subprocess.Popen`.
+    def command_line(self, spec: RunSpec) -> tuple[list[str], dict[str, str]]:
+        """Return the argv and the complete host environment that run `spec`.
 
-        `cmd` None runs the image's default command. `env` is the task's environment with the
-        system's `PROMINENCE_*` variables already applied; HOME, TMP/TEMP/TMPDIR, USER and
-        PROMINENCE_CONTAINER_RUNTIME are set here and win over it. `home` and `tmp` are host
-        directories mounted at /home/user and /tmp; `binds` are extra (host, container) mounts.
-        The host environment is built from scratch so that nothing of the worker's own
-        environment (e.g. Airflow's secrets) reaches the container.
+        HOME, TMP/TEMP/TMPDIR, USER and PROMINENCE_CONTAINER_RUNTIME are set here and win over
+        `spec.env`. The host environment is built from scratch so that nothing of the worker's
+        own environment (e.g. Airflow's secrets) reaches the container.
         """
 
     @abstractmethod

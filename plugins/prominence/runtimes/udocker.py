@@ -16,7 +16,6 @@ import shutil
 import sys
 import time
 import uuid
-from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
 
@@ -24,7 +23,6 @@ from prominence.config import get_settings
 from prominence.runtimes.base import (
     CONTAINER_HOME,
     CONTAINER_TMP,
-    PreparedRun,
     PullResult,
     Runtime,
     RuntimeNotAvailableError,
@@ -38,6 +36,7 @@ from prominence.runtimes.base import (
     run_tool,
     worker_user,
 )
+from prominence.runtimes.spec import PreparedRun, RunSpec
 
 log = logging.getLogger(__name__)
 
@@ -168,24 +167,14 @@ class UdockerRuntime(Runtime):
             return None
         return digest.removeprefix("sha256:")
 
-    def run_command(
-        self,
-        prepared: PreparedRun,
-        cmd: list[str] | None,
-        env: Mapping[str, str],
-        workdir: str,
-        home: Path,
-        tmp: Path,
-        binds: list[tuple[str, str]],
-        memory_mb: int | None = None,
-    ) -> tuple[list[str], dict[str, str]]:
+    def command_line(self, spec: RunSpec) -> tuple[list[str], dict[str, str]]:
         """Spec §13.6's udocker line; memory limits cannot be enforced by proot and are ignored."""
-        user = worker_user()
         argv = [*self._base_argv, "-q", "run"]
-        argv += [f"--env={key}={value}" for key, value in container_env(env, self.name).items()]
-        argv += ["--hostauth", f"--user={user}", "-v", f"{home}:{CONTAINER_HOME}", "-v", f"{tmp}:{CONTAINER_TMP}"]
-        argv += [item for source, target in binds for item in ("-v", f"{source}:{target}")]
-        argv += [f"--workdir={workdir}", prepared.target, *(cmd or [])]
+        argv += [f"--env={key}={value}" for key, value in container_env(spec.env, self.name).items()]
+        argv += ["--hostauth", f"--user={worker_user()}"]
+        argv += ["-v", f"{spec.home}:{CONTAINER_HOME}", "-v", f"{spec.tmp}:{CONTAINER_TMP}"]
+        argv += [item for source, target in spec.binds for item in ("-v", f"{source}:{target}")]
+        argv += [f"--workdir={spec.workdir}", spec.image.target, *(spec.command or ())]
         return argv, self._tool_env()
 
     def version(self) -> str:

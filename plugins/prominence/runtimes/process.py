@@ -1,0 +1,129 @@
+"""The mechanics of one container run: start it in its own process group, wait for it within its
+walltime, kill the group, and measure what it used.
+
+The operator decides what to run and what the outcome means; this class only runs it (the
+split of the Kubernetes provider's pod operator and pod manager). Each step is its own method
+so that a later one (an unprivileged uid, a PID namespace, a record to re-attach to) changes
+one step only.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from prominence.runtimes.base import Runtime
+from prominence.runtimes.spec import RunSpec
+
+log = logging.getLogger(__name__)
+
+KILL_GRACE_SECONDS = 5
+GNU_TIME = "/usr/bin/time"
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """How a run ended. `exit_code` is negative for a signal; `timed_out` when the walltime ran out."""
+
+    exit_code: int
+    wall_seconds: float
+    cpu_seconds: float
+    max_rss_kb: int
+    timed_out: bool
+
+
+class ProcessManager:
+    """Runs one `RunSpec` with its runtime; `kill` may be called from any thread or a signal handler."""
+
+    def __init__(self, runtime: Runtime, spec: RunSpec, logger: logging.Logger | None = None) -> None:
+        self.runtime = runtime
+        self.spec = spec
+        self.log = logger or log
+        self._process: subprocess.Popen | None = None
+        self._started = 0.0
+
+    def run(self) -> RunResult:
+        self.start()
+        return self.wait()
+
+    def start(self) -> None:
+        """Launch the container's command line in a new session, output appended to the sandbox's logs."""
+        argv, env = self.runtime.command_line(self.spec)
+        if Path(GNU_TIME).exists():
+            # Measured by GNU time so that the peak RSS is the task's, not that of this Python
+            # process, which a child forked from it carries until it execs.
+            argv = [GNU_TIME, "-q", "-f", "%M %U %S", "-o", str(self.spec.usage), "--", *argv]
+        self.log.info("Running %s", shlex.join(argv))
+        self._started = time.monotonic()
+        with self.spec.stdout.open("ab") as out, self.spec.stderr.open("ab") as err:
+            self._process = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env, start_new_session=True
+            )
+
+    def wait(self) -> RunResult:
+        """Reap the process, killing its group when the walltime budget is spent."""
+        budget = self.spec.walltime_seconds
+        timer = threading.Timer(budget, self.kill)
+        timer.daemon = True
+        timer.start()
+        _, status, rusage = os.wait4(self._process.pid, 0)
+        timer.cancel()
+        wall = time.monotonic() - self._started
+        # Reaped here, so Popen must not wait for it again.
+        self._process.returncode = os.waitstatus_to_exitcode(status)
+        return self.record(self._process.returncode, wall, rusage, timed_out=wall >= budget)
+
+    def kill(self) -> None:
+        """SIGTERM the process group now and SIGKILL it after a grace period.
+
+        It returns at once: it runs in a signal handler (the task being stopped) and in the
+        walltime timer, while `wait` reaps the process.
+        """
+        if self._process is None:
+            return
+        pid = self._process.pid
+        _signal_group(pid, signal.SIGTERM)
+        timer = threading.Timer(KILL_GRACE_SECONDS, _signal_group, args=(pid, signal.SIGKILL))
+        timer.daemon = True
+        timer.start()
+
+    def record(self, exit_code: int, wall: float, rusage, *, timed_out: bool) -> RunResult:
+        """The run's usage: GNU time's line where it wrote one (not when the run was killed), else
+        the reaped child's own rusage."""
+        cpu, rss = rusage.ru_utime + rusage.ru_stime, rusage.ru_maxrss
+        try:
+            measured_rss, user, system = self.spec.usage.read_text().split()[-3:]
+            cpu, rss = float(user) + float(system), int(measured_rss)
+        except (OSError, ValueError):
+            pass
+        return RunResult(exit_code, round(wall, 3), round(cpu, 3), rss, timed_out)
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+@lru_cache(maxsize=1)
+def cpu_info() -> dict[str, str]:
+    """execution.cpu (spec §4.2): what lscpu would say of this worker's processor."""
+    fields = {"vendor_id": "vendor", "model name": "model", "cpu MHz": "clock"}
+    found: dict[str, str] = {}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() in fields and fields[key.strip()] not in found:
+                found[fields[key.strip()]] = value.strip()
+    except OSError:
+        pass
+    return found
