@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 from functools import lru_cache
@@ -32,6 +33,9 @@ class Settings(BaseSettings):
     max_tasks_per_job: int = 100
     max_workflow_jobs: int = 1000
     max_workflow_members: int = 1_000_000
+    # Networks stage-in may download from although they are not public (CIDRs, comma-separated):
+    # by default only public addresses are fetched (docs/security.md).
+    stagein_allowed_networks: str = ""
     worker_cpus: int = Field(default_factory=lambda: os.cpu_count() or 1)
     pool: str = "prominence"
     # Reported as execution.site.
@@ -60,6 +64,10 @@ class Settings(BaseSettings):
     s3_bucket: str = "prominence"
     # "path" for servers without per-bucket DNS names (the embedded one), "virtual" or "auto" for AWS.
     s3_addressing_style: str = "path"
+
+    @property
+    def stagein_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        return [ipaddress.ip_network(part.strip(), strict=False) for part in self.stagein_allowed_networks.split(",") if part.strip()]
 
     @property
     def sandboxes(self) -> Path:
