@@ -29,6 +29,12 @@ class Settings(BaseSettings):
     default_disk_gb: int = 10
     default_walltime_minutes: int = 720
     max_body_bytes: int = 1024 * 1024
+    # A job's stdout and stderr: stored up to this many bytes each, then cut with a marker line.
+    max_log_bytes: int = 100 * 1024 * 1024
+    # The most one stdout/stderr request answers (clients read on from `offset`); streamed.
+    max_log_read_bytes: int = 16 * 1024 * 1024
+    # Sandboxes of ended jobs and workflows are deleted this long after they ended.
+    sandbox_retention_hours: float = 168
     # Caps on one request's size, checked at validation (a workflow's members from factory sizes).
     max_tasks_per_job: int = 100
     max_workflow_jobs: int = 1000
@@ -67,7 +73,9 @@ class Settings(BaseSettings):
 
     @property
     def stagein_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-        return [ipaddress.ip_network(part.strip(), strict=False) for part in self.stagein_allowed_networks.split(",") if part.strip()]
+        return [
+            ipaddress.ip_network(part.strip(), strict=False) for part in self.stagein_allowed_networks.split(",") if part.strip()
+        ]
 
     @property
     def sandboxes(self) -> Path:

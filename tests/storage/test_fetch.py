@@ -149,9 +149,26 @@ def test_an_unreachable_server_is_retried_then_fails(tmp_path: Path, slept) -> N
 
 @pytest.mark.parametrize(
     "address",
-    ["127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "100.64.0.1", "0.0.0.0", "224.0.0.1",
-     "::1", "::", "fe80::1", "fc00::1", "fd12::1", "ff02::1", "::ffff:127.0.0.1", "::ffff:169.254.169.254",
-     "2002:7f00:1::1", "64:ff9b::a9fe:a9fe"],
+    [
+        "127.0.0.1",
+        "10.1.2.3",
+        "172.16.0.1",
+        "192.168.1.1",
+        "169.254.169.254",
+        "100.64.0.1",
+        "0.0.0.0",
+        "224.0.0.1",
+        "::1",
+        "::",
+        "fe80::1",
+        "fc00::1",
+        "fd12::1",
+        "ff02::1",
+        "::ffff:127.0.0.1",
+        "::ffff:169.254.169.254",
+        "2002:7f00:1::1",
+        "64:ff9b::a9fe:a9fe",
+    ],
 )
 def test_non_public_addresses_are_refused(address: str) -> None:
     assert not address_allowed(address)
@@ -163,8 +180,16 @@ def test_public_and_allow_listed_addresses_are_fetched(address: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["http://127.0.0.1:{port}/a", "http://localhost:{port}/a", "http://[::1]:{port}/a", "http://2130706433:{port}/a",
-            "http://169.254.169.254/latest/meta-data/", "file:///etc/passwd", "ftp://127.0.0.2/a"],
+    "url",
+    [
+        "http://127.0.0.1:{port}/a",
+        "http://localhost:{port}/a",
+        "http://[::1]:{port}/a",
+        "http://2130706433:{port}/a",
+        "http://169.254.169.254/latest/meta-data/",
+        "file:///etc/passwd",
+        "ftp://127.0.0.2/a",
+    ],
 )
 def test_refused_urls_fail_at_once_without_a_request(server: Server, tmp_path: Path, slept, url: str) -> None:
     with pytest.raises(FetchError, match="not allowed for stage-in|only http and https"):

@@ -52,7 +52,8 @@ ERROR_DESCRIPTIONS = {
     401: "No valid bearer token, or the feature is disabled",
     403: "The resource belongs to someone else",
     404: "No such key",
-    413: "Request body larger than 1 MiB",
+    413: "Request body larger than PROMINENCE_MAX_BODY_BYTES (1 MiB)",
+    416: "The Range starts past the end of the log",
 }
 
 
