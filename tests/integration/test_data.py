@@ -17,6 +17,7 @@ from pathlib import Path
 import boto3
 import httpx
 import pytest
+from botocore.config import Config
 
 from tests.integration.api import ARTIFACT_HOST, Api, job
 
@@ -55,12 +56,12 @@ def cli(stack, tmp_path_factory):
 @pytest.fixture(scope="module")
 def bucket(stack):
     """The stack's bucket, seen directly with the stack's credentials (to check what is stored)."""
-    env = stack.env
-    client = boto3.client(
-        "s3", endpoint_url=env["PROMINENCE_S3_ENDPOINT_URL"], region_name=env["PROMINENCE_S3_REGION"],
-        aws_access_key_id=env["PROMINENCE_S3_ACCESS_KEY"], aws_secret_access_key=env["PROMINENCE_S3_SECRET_KEY"],
-    )
-    return client, env["PROMINENCE_S3_BUCKET"]
+    return boto3.client("s3", **s3_credentials(stack.env)), stack.env["PROMINENCE_S3_BUCKET"]
+
+
+def s3_credentials(env: dict[str, str]) -> dict[str, str]:
+    return {"endpoint_url": env["PROMINENCE_S3_ENDPOINT_URL"], "region_name": env["PROMINENCE_S3_REGION"],
+            "aws_access_key_id": env["PROMINENCE_S3_ACCESS_KEY"], "aws_secret_access_key": env["PROMINENCE_S3_SECRET_KEY"]}
 
 
 def tgz(files: dict[str, bytes]) -> bytes:
@@ -159,7 +160,8 @@ def test_stage_in_never_fetches_from_the_stacks_own_network(stack, alice, bucket
     only the artifact server's address is allow-listed."""
     client, name = bucket
     client.put_object(Bucket=name, Key="private/ssrf.txt", Body=b"stack-internal\n")
-    internal = client.generate_presigned_url("get_object", Params={"Bucket": name, "Key": "private/ssrf.txt"}, ExpiresIn=600)
+    signer = boto3.client("s3", **s3_credentials(stack.env), config=Config(signature_version="s3v4"))
+    internal = signer.generate_presigned_url("get_object", Params={"Bucket": name, "Key": "private/ssrf.txt"}, ExpiresIn=600)
     assert internal.startswith("http://127.0.0.1:") and httpx.get(internal).content == b"stack-internal\n"
     ids = [
         alice.submit(job(sample_image, "true", artifacts=[{"url": url}]))

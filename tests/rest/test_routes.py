@@ -15,8 +15,14 @@ JOB = {"resources": {"cpus": 1, "memory": 1, "disk": 1, "nodes": 1}, "tasks": TA
 
 
 def stored(engine, table, **values) -> None:
-    row = {"uuid": f"uuid-{values['id']}", "owner": "alice", "status": "completed", "spec": {"tasks": TASKS},
-           "create_time": 1, "in_queue": True}
+    row = {
+        "uuid": f"uuid-{values['id']}",
+        "owner": "alice",
+        "status": "completed",
+        "spec": {"tasks": TASKS},
+        "create_time": 1,
+        "in_queue": True,
+    }
     with engine.begin() as connection:
         connection.execute(insert(table).values(**(row | values)))
 

@@ -78,7 +78,12 @@ CASES = {
         403,
         {"error": "Not authorized to access upload with this path"},
     ),
-    ("POST", "/data/output"): ("/data/output", {"json": {"name": "../alice-job/out.txt"}}, 400, {"error": "A JWT token is required"}),
+    ("POST", "/data/output"): (
+        "/data/output",
+        {"json": {"name": "../alice-job/out.txt"}},
+        400,
+        {"error": "A JWT token is required"},
+    ),
     ("DELETE", "/data/{obj:path}"): ("/data/alice/secret.txt", {}, 403, {"error": "Not authorized to access this object"}),
 }
 PUBLIC = {"/health", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}

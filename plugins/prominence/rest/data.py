@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from prominence.contract import keys as layout
 from prominence.rest.body import decode_json, raw_body
 from prominence.rest.deps import SessionDep, UserDep, data_enabled
-from prominence.rest.errors import bad_request, errors
+from prominence.rest.errors import UNROUTABLE, bad_request, errors
 from prominence.storage.s3 import UPLOAD_URL_SECONDS, StorageError, get_store
 from prominence.store import uploads
 
@@ -29,7 +29,7 @@ _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 
 router = APIRouter(tags=["data"], dependencies=[Depends(data_enabled)], responses=errors(400, 401))
 # Unsafe names answer 400 and group areas not the caller's 403, mapped in rest/errors.py.
-GROUP_AREAS = errors(403)
+GROUP_AREAS = errors(403) | UNROUTABLE
 
 
 class DataObject(BaseModel):

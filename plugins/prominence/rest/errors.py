@@ -57,6 +57,10 @@ ERROR_DESCRIPTIONS = {
 }
 
 
+# A `{name:path}` parameter matches no line break: such a path reaches no route at all.
+UNROUTABLE = {404: {"model": ErrorBody, "description": "No route: the path holds a line break"}}
+
+
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """The `responses=` of a route answering these error statuses with an ErrorBody."""
     return {status: {"model": ErrorBody, "description": ERROR_DESCRIPTIONS[status]} for status in statuses}
