@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.api import ARTIFACT_HOST
+
 REPO = Path(__file__).resolve().parents[2]
 STACK_PY = REPO / "scripts" / "stack.py"
 
@@ -88,6 +90,9 @@ def stack(tmp_path_factory) -> RunningStack:
         "PROMINENCE_PORT": str(free_port()),
         "PROMINENCE_REGISTRY": f"127.0.0.1:{free_port()}",
         "PROMINENCE_S3_PORT": str(free_port()),
+        # Stage-in downloads only from public addresses; the tests' own artifact server
+        # (test_data.py) listens on this loopback address, allow-listed the documented way.
+        "PROMINENCE_STAGEIN_ALLOWED_NETWORKS": f"{ARTIFACT_HOST}/32",
     }
     database = None
     if os.environ.get("PROMINENCE_DATABASE_URL"):

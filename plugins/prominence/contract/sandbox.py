@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,10 +103,65 @@ class Sandbox:
         tmp.write_text(json.dumps(report))
         tmp.replace(path)
 
-    def read_log(self, stream: str, offset: int) -> bytes | None:
+    def log_view(self, stream: str) -> LogView | None:
+        """The log as served: at most the stored cap, then the cut marker; None when absent."""
         try:
-            with self.log(stream).open("rb") as handle:
-                handle.seek(max(offset, 0))
-                return handle.read()
+            size = self.log(stream).stat().st_size
         except FileNotFoundError:
             return None
+        return LogView(self.log(stream), size, get_settings().max_log_bytes)
+
+
+READ_CHUNK = 64 * 1024
+
+
+def cut_marker(limit: int) -> bytes:
+    return f"\n[prominence: log cut at {limit} bytes]\n".encode()
+
+
+def cap_log(path: Path, limit: int) -> bool:
+    """Cut a log growing past `limit` bytes back to `limit` plus the cut marker; True when cut.
+    The process manager calls it while its task writes (an appending writer keeps appending
+    after the marker, and the next call cuts that again), so a job stores at most the cap."""
+    marker = cut_marker(limit)
+    try:
+        if path.stat().st_size <= limit + len(marker):
+            return False
+        with path.open("r+b") as handle:
+            handle.seek(limit)
+            handle.write(marker)
+            handle.truncate(limit + len(marker))
+    except FileNotFoundError:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class LogView:
+    """A log file as the API serves it: the first `limit` bytes, then the cut marker when the
+    file holds more (whether or not its writer has cut it yet). Read in chunks, never whole."""
+
+    path: Path
+    file_size: int
+    limit: int
+
+    @property
+    def size(self) -> int:
+        return self.file_size if self.file_size <= self.limit else self.limit + len(cut_marker(self.limit))
+
+    def chunks(self, start: int, end: int) -> Iterator[bytes]:
+        """Bytes `start` to `end` (exclusive) of the view."""
+        stored_end = min(end, self.limit, self.file_size)
+        if start < stored_end:
+            with self.path.open("rb") as handle:
+                handle.seek(start)
+                position = start
+                while position < stored_end:
+                    chunk = handle.read(min(READ_CHUNK, stored_end - position))
+                    if not chunk:
+                        return
+                    position += len(chunk)
+                    yield chunk
+        if end > self.limit and self.file_size > self.limit:
+            marker = cut_marker(self.limit)
+            yield marker[max(start - self.limit, 0) : end - self.limit]
