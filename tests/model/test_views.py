@@ -3,6 +3,7 @@
 from types import SimpleNamespace
 
 from prominence.model.views import job_view
+from prominence.model.workflow_views import workflow_view
 
 SPEC = {
     "name": "n",
@@ -45,8 +46,6 @@ def test_credentials_in_a_description_are_never_shown():
 
 
 def test_a_workflows_jobs_show_no_credentials():
-    from prominence.model.workflow_views import workflow_view
-
     job = {"name": "a", "tasks": [{"image": "r/i", "imagePullCredential": {"username": "u", "token": "pull-secret"}}],
            "storage": SPEC["storage"]}
     workflow = SimpleNamespace(id=2, name="w", spec={"jobs": [job]}, status_reason=None, create_time=1, start_time=None, end_time=None)
