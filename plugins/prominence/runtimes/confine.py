@@ -21,16 +21,17 @@ from pathlib import Path
 from prominence.runtimes.base import RuntimeNotAvailableError
 from prominence.runtimes.identity import JobIdentity, as_identity
 
-# The namespace's first process waits for the go on stdin, then gives the run /dev/null instead.
-WAIT_FOR_NETWORK = 'read -r _ && exec "$@" </dev/null'
+# The namespace's first process waits for the go on stdin, then runs the runtime with /dev/null
+# instead. It stays the namespace's init (no exec): a SIGTERM to the run's process group reaches
+# the runtime then, while an init ignores it; when the init ends, the kernel kills what is left.
+WAIT_FOR_NETWORK = 'read -r _ && "$@" </dev/null'
 NETWORK_TIMEOUT = 10.0
 
 
 def confined_argv(argv: list[str], identity: JobIdentity) -> list[str]:
     """`argv` run as `identity` in namespaces of its own; it starts once `Network.attach` is done.
 
-    `--kill-child` takes the namespace down with its `unshare` (a SIGTERM to the run's process
-    group would not reach the namespace's init, which ignores it).
+    `--kill-child` takes the namespace down with its `unshare`.
     """
     return [
         *as_identity(identity),

@@ -51,6 +51,11 @@ class ProcessManager:
         self._network: Network | None = None
         self._started = 0.0
 
+    @property
+    def pid(self) -> int:
+        """The run's first process, leader of its process group."""
+        return self._process.pid
+
     def run(self) -> RunResult:
         self.start()
         return self.wait()

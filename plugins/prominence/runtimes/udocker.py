@@ -115,6 +115,8 @@ class UdockerRuntime(Runtime):
         """The image store's identity, owner of udocker's data directories (made so on first use,
         also of an older repository that root owned); the programs beside them stay root's."""
         store = store_identity()
+        self.udocker_dir.mkdir(parents=True, exist_ok=True)
+        self.udocker_dir.chmod(0o755)  # jobs' uids run udocker from here and read its images
         for name in STORE_DIRS:
             directory = self.udocker_dir / name
             directory.mkdir(parents=True, exist_ok=True)
