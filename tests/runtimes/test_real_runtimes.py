@@ -17,7 +17,7 @@ import pytest
 
 from prominence.contract.sandbox import Sandbox
 from prominence.operators.handover import take_identity
-from prominence.runtimes import ImagePullError, PreparedRun, Runtime, RunSpec
+from prominence.runtimes import ImagePullError, PreparedRun, RunSpec, Runtime
 from prominence.runtimes.apptainer import ApptainerRuntime
 from prominence.runtimes.identity import JobIdentity, UidPool
 from prominence.runtimes.process import ProcessManager
