@@ -3,6 +3,10 @@
 
 import os
 import secrets
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -14,9 +18,12 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "integration: needs a running Airflow / external services")
 
 
-@pytest.fixture(scope="session", autouse=True)
-def job_uids_pass_through_temporary_directories(tmp_path_factory):
-    """Containers run as job uids, which must traverse pytest's 0700 directories to a sandbox."""
-    base = tmp_path_factory.getbasetemp()
-    for directory in (base, base.parent):
-        directory.chmod(directory.stat().st_mode | 0o111)
+
+@pytest.fixture(scope="session")
+def reachable_tmp() -> Iterator[Path]:
+    """A temporary directory that job uids can pass through (0711) to sandboxes in it: pytest's
+    own root is 0700, and every pytest session starting on the machine makes it so again."""
+    path = Path(tempfile.mkdtemp(prefix="prominence-tests-"))
+    path.chmod(0o711)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)

@@ -79,8 +79,8 @@ def postgres(url: str, statement: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory) -> RunningStack:
-    home = tmp_path_factory.mktemp("prominence")
+def stack(reachable_tmp) -> RunningStack:
+    home = reachable_tmp / "prominence"
     env = {
         **os.environ,
         "PROMINENCE_HOME": str(home),

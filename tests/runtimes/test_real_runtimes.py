@@ -4,6 +4,7 @@ confined to a job uid of its own by the process manager as in production."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -75,7 +76,7 @@ def image(registry: str, tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture(scope="module")
-def runtimes(registry: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Runtime]]:
+def runtimes(registry: str, reachable_tmp: Path) -> Iterator[dict[str, Runtime]]:
     """Fresh runtime instances with the test registry as the only insecure one."""
     from prominence.config import get_settings
 
@@ -84,7 +85,7 @@ def runtimes(registry: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     get_settings.cache_clear()
     found: dict[str, Runtime] = {
         "singularity": ApptainerRuntime(),
-        "udocker": UdockerRuntime(udocker_dir=tmp_path_factory.mktemp("udocker")),
+        "udocker": UdockerRuntime(udocker_dir=reachable_tmp / "udocker"),
     }
     try:
         yield found
@@ -94,15 +95,17 @@ def runtimes(registry: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 
 @pytest.fixture
-def sandbox(tmp_path: Path) -> Path:
-    """A job's sandbox that the job's uid can reach (pytest makes its directories 0700)."""
-    Sandbox(tmp_path).create({"tasks": []}, "job-token")
-    return tmp_path
+def sandbox(reachable_tmp: Path, request: pytest.FixtureRequest) -> Path:
+    """A job's sandbox that the job's uid can reach."""
+    root = reachable_tmp / "sandboxes" / re.sub(r"\W", "_", request.node.name)
+    root.parent.mkdir(mode=0o711, exist_ok=True)
+    Sandbox(root).create({"tasks": []}, "job-token")
+    return root
 
 
 @pytest.fixture
-def identity(sandbox: Path, tmp_path_factory: pytest.TempPathFactory) -> JobIdentity:
-    pool = UidPool(tmp_path_factory.getbasetemp() / "uids", range(265400, 265500), lambda owner: True)
+def identity(sandbox: Path, reachable_tmp: Path) -> JobIdentity:
+    pool = UidPool(reachable_tmp / "uids", range(265400, 265500), lambda owner: True)
     return take_identity(Sandbox(sandbox), pool)
 
 
