@@ -102,6 +102,11 @@ def test_apptainer_run_without_command_and_memory(apptainer: ApptainerRuntime) -
     assert argv[-1] == "/i.sif"
 
 
+def test_apptainer_skips_memory_for_a_confined_run(apptainer: ApptainerRuntime) -> None:
+    argv, _ = apptainer.command_line(replace(spec("/i.sif", ("true",), memory_mb=512), identity=IDENTITY))
+    assert "--memory" not in argv
+
+
 def test_apptainer_skips_memory_without_cgroups(apptainer: ApptainerRuntime, monkeypatch) -> None:
     monkeypatch.setattr(apptainer_module, "_memory_cgroup", lambda: (False, False))
     argv, _ = apptainer.command_line(spec("/i.sif", ("true",), memory_mb=512))
