@@ -118,7 +118,9 @@ def _runtime(runtimes: dict[str, Runtime], name: str) -> Runtime:
     return runtime
 
 
-def _spec(prepared: PreparedRun, sandbox: Path, identity: JobIdentity, cmd, env=None, workdir="/home/user") -> RunSpec:
+def _spec(
+    prepared: PreparedRun, sandbox: Path, identity: JobIdentity, cmd, env=None, workdir="/home/user", memory_mb=None
+) -> RunSpec:
     return RunSpec(
         image=prepared,
         command=cmd,
@@ -132,14 +134,15 @@ def _spec(prepared: PreparedRun, sandbox: Path, identity: JobIdentity, cmd, env=
         walltime_seconds=60,
         identity=identity,
         scratch=Sandbox(sandbox).scratch,
+        memory_mb=memory_mb,
     )
 
 
-def _run(runtime: Runtime, prepared, sandbox: Path, identity, cmd, env=None, workdir="/home/user"):
+def _run(runtime: Runtime, prepared, sandbox: Path, identity, cmd, env=None, workdir="/home/user", memory_mb=None):
     """The run's exit code and what it wrote (each run's output alone)."""
     for stream in ("stdout", "stderr"):
         (sandbox / stream).write_bytes(b"")
-    result = ProcessManager(runtime, _spec(prepared, sandbox, identity, cmd, env, workdir)).run()
+    result = ProcessManager(runtime, _spec(prepared, sandbox, identity, cmd, env, workdir, memory_mb)).run()
     out, err = ((sandbox / stream).read_text() for stream in ("stdout", "stderr"))
     return subprocess.CompletedProcess(cmd, result.exit_code, out, err)
 
@@ -173,6 +176,20 @@ def test_pull_and_run(runtimes, name: str, image: str, sandbox: Path, identity: 
 
         result = _run(runtime, pulled, sandbox, identity, None)
         assert result.returncode == 0, result.stderr
+    finally:
+        runtime.cleanup(pulled)
+
+
+@pytest.mark.parametrize("name", RUNTIMES)
+def test_a_run_over_its_memory_is_killed(runtimes, name: str, image: str, sandbox: Path, identity) -> None:
+    if not Path("/sys/fs/cgroup/memory").is_dir() and not Path("/sys/fs/cgroup/cgroup.controllers").exists():
+        pytest.skip("no memory cgroup here")
+    runtime = _runtime(runtimes, name)
+    pulled = runtime.pull(image, sandbox, identity)
+    try:
+        grow = "head -c 30m /dev/zero | tail > /dev/null; echo $?; head -c 300m /dev/zero | tail > /dev/null; echo $?"
+        result = _run(runtime, pulled, sandbox, identity, ("sh", "-c", grow), memory_mb=100)
+        assert result.stdout.split() == ["0", "137"], result.stderr
     finally:
         runtime.cleanup(pulled)
 

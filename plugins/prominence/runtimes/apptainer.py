@@ -118,9 +118,8 @@ class ApptainerRuntime(Runtime):
         for source, target in spec.binds:
             argv += ["--bind", f"{source}:{target}"]
         if spec.memory_mb and spec.identity is None:
+            # A confined run's limit is its own cgroup, made by the process manager.
             argv += memory_flags(spec.memory_mb)
-        elif spec.memory_mb:
-            _warn_unlimited_memory()
         argv += ["--pwd", spec.workdir, spec.image.target, *(spec.command or ())]
         return argv, self._host_env(spec)
 
@@ -180,11 +179,6 @@ def _memory_cgroup() -> tuple[bool, bool]:
     if not usable:
         log.warning("Memory limits are not enforced: no writable memory cgroup for apptainer")
     return usable, swap
-
-
-@cache
-def _warn_unlimited_memory() -> None:
-    log.warning("Memory limits are not enforced for jobs under their own uid: apptainer sets them as root only")
 
 
 def _probe_memory_cgroup() -> tuple[bool, bool]:

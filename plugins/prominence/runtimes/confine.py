@@ -11,6 +11,7 @@ S3 server) are not reachable, and neither is the gateway's address mapped to the
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import signal
@@ -26,6 +27,9 @@ from prominence.runtimes.identity import JobIdentity, as_identity
 # the runtime then, while an init ignores it; when the init ends, the kernel kills what is left.
 WAIT_FOR_NETWORK = 'read -r _ && "$@" </dev/null'
 NETWORK_TIMEOUT = 10.0
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+log = logging.getLogger(__name__)
 
 
 def confined_argv(argv: list[str], identity: JobIdentity) -> list[str]:
@@ -114,3 +118,61 @@ def _has_default_route(pid: int) -> bool:
     except OSError:
         return False
     return any(line.split()[1] == "00000000" for line in lines if len(line.split()) > 1)
+
+
+class MemoryLimit:
+    """A memory cgroup of the run's own, made by the worker (root): apptainer sets limits only as
+    root, udocker not at all, so a confined run is limited from outside. cgroup v1 (with the swap
+    limit where settable, else a container thrashes for minutes) or v2; none where neither is
+    writable, with a warning."""
+
+    def __init__(self, megabytes: int, name: str) -> None:
+        self.limit = str(int(megabytes) * 1024 * 1024)
+        self.v1 = CGROUP_ROOT / "memory" / "prominence" / name
+        self.v2 = CGROUP_ROOT / "prominence" / name
+        self.path: Path | None = None
+
+    def apply(self, launcher: int) -> bool:
+        """Move the run's processes (all waiting for the go) into a new cgroup with the limit."""
+        try:
+            self.path = self._create()
+        except OSError as exc:
+            log.warning("Memory limit not enforced: %s", exc)
+            return False
+        for pid in _descendants(launcher):
+            (self.path / "cgroup.procs").write_text(str(pid))
+        return True
+
+    def _create(self) -> Path:
+        if (CGROUP_ROOT / "memory").is_dir():
+            self.v1.mkdir(parents=True, exist_ok=True)
+            (self.v1 / "memory.limit_in_bytes").write_text(self.limit)
+            if (self.v1 / "memory.memsw.limit_in_bytes").exists():
+                (self.v1 / "memory.memsw.limit_in_bytes").write_text(self.limit)
+            return self.v1
+        for parent in (CGROUP_ROOT, self.v2.parent):
+            parent.mkdir(exist_ok=True)
+            (parent / "cgroup.subtree_control").write_text("+memory")
+        self.v2.mkdir(exist_ok=True)
+        (self.v2 / "memory.max").write_text(self.limit)
+        (self.v2 / "memory.swap.max").write_text("0")
+        return self.v2
+
+    def remove(self) -> None:
+        if self.path is not None:
+            try:
+                self.path.rmdir()
+            except OSError as exc:
+                log.warning("Could not remove the run's memory cgroup %s: %s", self.path, exc)
+
+
+def _descendants(pid: int) -> list[int]:
+    found, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        found.append(current)
+        try:
+            pending += [int(c) for c in Path(f"/proc/{current}/task/{current}/children").read_text().split()]
+        except OSError:
+            continue
+    return found

@@ -20,7 +20,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from prominence.runtimes.base import Runtime
-from prominence.runtimes.confine import Network, confined_argv
+from prominence.runtimes.confine import MemoryLimit, Network, confined_argv
+from prominence.runtimes.identity import JobIdentity
 from prominence.runtimes.spec import RunSpec
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ class ProcessManager:
         self.log = logger or log
         self._process: subprocess.Popen | None = None
         self._network: Network | None = None
+        self._memory: MemoryLimit | None = None
         self._started = 0.0
 
     @property
@@ -89,11 +91,14 @@ class ProcessManager:
         if identity is not None:
             self._connect(identity)
 
-    def _connect(self, identity) -> None:
-        """Give the confined run its network, then let it start; kill it if that fails."""
+    def _connect(self, identity: JobIdentity) -> None:
+        """Give the confined run its network and memory limit, then let it start; kill it if that fails."""
         self._network = Network(identity, self.spec.forward_ports)
         try:
             self._network.attach(self._process.pid, self.spec.usage.with_name(self.spec.usage.name + ".net"))
+            if self.spec.memory_mb:
+                self._memory = MemoryLimit(self.spec.memory_mb, f"{identity.uid}-{self._process.pid}")
+                self._memory.apply(self._process.pid)
             self._process.stdin.write(b"go\n")
             self._process.stdin.close()
         except Exception:
@@ -111,6 +116,8 @@ class ProcessManager:
         timer.cancel()
         if self._network is not None:
             self._network.close()
+        if self._memory is not None:
+            self._memory.remove()
         wall = time.monotonic() - self._started
         # Reaped here, so Popen must not wait for it again.
         self._process.returncode = os.waitstatus_to_exitcode(status)
