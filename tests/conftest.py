@@ -18,7 +18,6 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "integration: needs a running Airflow / external services")
 
 
-
 @pytest.fixture(scope="session")
 def reachable_tmp() -> Iterator[Path]:
     """A temporary directory that job uids can pass through (0711) to sandboxes in it: pytest's

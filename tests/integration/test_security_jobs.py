@@ -70,7 +70,7 @@ def test_a_job_sees_neither_another_jobs_processes_nor_its_files(bob, sample_ima
     # The pattern does not match itself: the script is in the environment apptainer's init keeps.
     pattern = f"{marker[:-1]}[{marker[-1]}]"
     script = (
-        f"cat /proc/[0-9]*/environ 2>/dev/null | tr \"\\000\" \"\\n\" | grep -c {pattern}; "
+        f'cat /proc/[0-9]*/environ 2>/dev/null | tr "\\000" "\\n" | grep -c {pattern}; '
         f"for p in /proc/[0-9]*/root; do head -c 1 $p{sandbox}/userhome/mine >/dev/null 2>&1 && echo READ $p; done; "
         f"head -c 1 {sandbox}/userhome/mine >/dev/null 2>&1 && echo READ direct; "
         "ps -o user | sort -u | grep -c root"
@@ -82,9 +82,7 @@ def test_a_job_sees_neither_another_jobs_processes_nor_its_files(bob, sample_ima
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
 def test_nothing_a_job_can_read_holds_a_secret_of_the_stack(stack, alice, sample_image, runtime):
-    script = (
-        "env; for f in /proc/[0-9]*/environ /proc/[0-9]*/cmdline; do tr \"\\000\" \"\\n\" < $f; done 2>/dev/null"
-    )
+    script = 'env; for f in /proc/[0-9]*/environ /proc/[0-9]*/cmdline; do tr "\\000" "\\n" < $f; done 2>/dev/null'
     described, out = _run(alice, sample_image, script, runtime)
     assert described["status"] == "completed", described
     assert "PROMINENCE_TOKEN=" in out  # the job's own token, in its own environment

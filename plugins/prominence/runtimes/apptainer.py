@@ -81,9 +81,7 @@ class ApptainerRuntime(Runtime):
         sif.chmod(0o644)  # read by the job's uid, written by nobody but the worker
         with sif.open("rb") as handle:
             sha256 = hashlib.file_digest(handle, "sha256").hexdigest()
-        result = PullResult(
-            runtime=self.name, image=image, target=str(sif), status="completed", seconds=seconds, sha256=sha256
-        )
+        result = PullResult(runtime=self.name, image=image, target=str(sif), status="completed", seconds=seconds, sha256=sha256)
         record_pull(directory, result)
         log.info("Pulled %s into %s in %.2f s", image, sif, seconds)
         return result
