@@ -17,10 +17,10 @@ CLI_VERSION := 0.21.0
 TEST_POSTGRES_URL ?= postgresql+psycopg2://postgres@127.0.0.1/prominence_test
 PYTEST_FLAGS ?= -q -ra --timeout=600 -p no:cacheprovider
 
-.PHONY: help venv system cli up down status token test test-unit test-postgres bench run
+.PHONY: help venv system cli up down status token test test-unit test-postgres lint openapi bench run
 
 help:
-	@echo "make run | up | down | status | token USER=alice | test | bench | cli | venv | system"
+	@echo "make run | up | down | status | token USER=alice | test | lint | openapi | bench | cli | venv | system"
 
 venv: $(VENV_STAMP)
 
@@ -76,6 +76,19 @@ test-postgres: venv
 	else \
 		echo "test-postgres: PostgreSQL is not reachable on 127.0.0.1, skipped"; \
 	fi
+
+# The import rules of .importlinter, module size and local imports, ruff's lint rules and its
+# formatting (CI runs this too).
+lint: venv
+	$(VENV)/bin/lint-imports
+	$(PY) scripts/check_structure.py
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+# After changing a route or a schema: the committed OpenAPI document and the API reference.
+openapi: venv
+	$(PY) scripts/openapi.py
+	$(PY) scripts/api_docs.py
 
 bench: system venv
 	$(PY) bench/run.py

@@ -86,6 +86,7 @@ def airflow(stack: Stack, env: dict[str, str], *args: str, attempts: int = 3) ->
 
 def ensure_database(url: str) -> None:
     """Create the PostgreSQL database named in `url` if it is missing (trust auth on this machine)."""
+    # SQLAlchemy loads only for a PostgreSQL stack.
     from sqlalchemy.engine import make_url
 
     target = make_url(url)
@@ -93,6 +94,7 @@ def ensure_database(url: str) -> None:
         return
     if importlib.util.find_spec("asyncpg") is None:
         raise StackError("PostgreSQL needs asyncpg in the venv: Airflow's api-server opens an async engine")
+    # The driver loads only for a PostgreSQL stack.
     import psycopg2
 
     kw = {"host": target.host, "port": target.port, "user": target.username, "password": target.password}
@@ -148,6 +150,7 @@ def prepare(stack: Stack, env: dict[str, str]) -> None:
     if embedded_s3(stack):
         # rclone serves each folder of its root as a bucket: this is the bucket, created once.
         stack.path("s3", env["PROMINENCE_S3_BUCKET"]).mkdir(parents=True, exist_ok=True)
+    # Imported only by `up`: `status` and `down` must not pay for the package.
     from prominence.runtimes.registry import write_registry_config
 
     write_registry_config(stack.path("registry", "config.yml"), stack.path("registry", "data"), stack.registry)
@@ -302,6 +305,7 @@ def cmd_status(stack: Stack) -> int:
 
 def cmd_token(stack: Stack, user: str, groups: str) -> int:
     os.environ["PROMINENCE_JOB_TOKEN_SECRET"] = load_secrets(stack)["PROMINENCE_JOB_TOKEN_SECRET"]
+    # Imported once the signing key is in os.environ: the package reads its settings on first use.
     from prominence.auth.tokens import mint_token
 
     # No newline: the official CLI breaks on a token file with a trailing newline.

@@ -142,6 +142,7 @@ def worker_cpus() -> int:
 def dags_connection(stack: Stack, secret: str) -> str:
     """Airflow connection `prominence_default`, which `ProminenceJobOperator` uses: the stack's own
     API with a token of the service user DAGS_USER, minted at each `up` (valid for a year)."""
+    # Imported only when a connection is minted: `status` and `down` must not pay for the package.
     from prominence.auth.tokens import mint_token
 
     return json.dumps({"conn_type": "http", "host": stack.api_url, "password": mint_token(DAGS_USER, secret=secret)})

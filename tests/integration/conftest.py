@@ -65,6 +65,7 @@ def free_port() -> int:
 
 def postgres(url: str, statement: str) -> None:
     """Run one statement outside a transaction against the server's `postgres` database."""
+    # The driver loads only for the PostgreSQL pass.
     import psycopg2
     from sqlalchemy.engine import make_url
 
@@ -123,6 +124,7 @@ def sample_image(stack) -> str:
 
 @pytest.fixture(scope="session")
 def alice(stack):
+    # Imported in the fixture: pytest loads conftest before tests/ is importable as a package.
     from tests.integration.api import Api
 
     return Api(stack.url, stack.token("alice"))
@@ -130,6 +132,7 @@ def alice(stack):
 
 @pytest.fixture(scope="session")
 def bob(stack):
+    # Imported in the fixture: pytest loads conftest before tests/ is importable as a package.
     from tests.integration.api import Api
 
     return Api(stack.url, stack.token("bob"))

@@ -10,6 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from prominence.contract.states import TERMINAL
@@ -28,6 +29,12 @@ def submit(api, body: dict) -> int:
     response = api.client.post("/workflows", json=body)
     assert response.status_code == 201, response.text
     return response.json()["id"]
+
+
+def upload(api, name: str, content: bytes) -> None:
+    response = api.client.post("/data/upload", json={"filename": name, "checksum": None})
+    assert response.status_code == 201, response.text
+    assert httpx.put(response.json()["url"], content=content).status_code == 200
 
 
 def describe(api, workflow_id: int) -> dict:
@@ -99,7 +106,15 @@ def submitted(alice, sample_image, registry_tag):
             {"name": "r", "type": "repeat", "jobs": ["again"], "num": 2},
         ],
     }
+    # Accepted while its artifact exists, which is deleted before the job naming it is released.
+    upload(alice, "vanishing.txt", b"here at submission")
+    vanishing = submit(alice, {"name": "vanishing", "jobs": [
+        wf_job("first", sample_image, "true"),
+        wf_job("reader", sample_image, "cat vanishing.txt") | {"artifacts": [{"url": "vanishing.txt"}]},
+    ], "dependencies": {"first": ["reader"]}})
+    assert alice.client.delete("/data/vanishing.txt").status_code == 204
     return {
+        "vanishing": vanishing,
         "diamond": submit(alice, diamond(sample_image, "diamond")),
         "broken": submit(alice, diamond(sample_image, "broken", b_image=missing, policies={"maximumRetries": 1})),
         "factories": submit(alice, factories),
@@ -107,6 +122,20 @@ def submitted(alice, sample_image, registry_tag):
                                                       wf_job("second", sample_image, "echo never")],
                                "dependencies": {"first": ["second"]}}),
     }
+
+
+def test_a_job_naming_a_missing_artifact_refuses_the_workflow(alice, sample_image):
+    body = {"name": "unstaged", "jobs": [wf_job("a", sample_image, "true") | {"artifacts": [{"url": "absent.txt"}]}]}
+    response = alice.client.post("/workflows", json=body)
+    assert (response.status_code, response.json()) == (400, {"error": "Artifact absent.txt does not exist"})
+    assert alice.client.get("/workflows", params={"name": "unstaged", "all": "true"}).json() == []
+
+
+def test_an_artifact_deleted_after_submission_fails_its_job_and_the_workflow(alice, submitted):
+    workflow = wait(alice, submitted["vanishing"])
+    assert workflow["status"] == "failed"
+    reader = jobs_of(alice, submitted["vanishing"])["vanishing/reader"][-1]
+    assert (reader["status"], reader["statusReason"]) == ("failed", "Artifact vanishing.txt does not exist")
 
 
 def test_diamond_runs_in_dependency_order(alice, submitted):

@@ -8,22 +8,22 @@ from prominence.rest import health
 
 
 @pytest.fixture
-def client():
+def app():
     app = FastAPI()
     app.include_router(health.router)
-    return TestClient(app)
+    return app
 
 
-def test_all_healthy_is_204_with_no_body(client, monkeypatch):
-    monkeypatch.setattr(health, "CHECKS", {"DATABASE": lambda: True, "SCHEDULER": lambda: True})
-    response = client.get("/health")
+def test_all_healthy_is_204_with_no_body(app):
+    app.dependency_overrides[health.checks] = lambda: {"DATABASE": lambda: True, "SCHEDULER": lambda: True}
+    response = TestClient(app).get("/health")
     assert (response.status_code, response.content) == (204, b"")
 
 
-def test_failed_and_crashing_checks_are_named(client, monkeypatch):
+def test_failed_and_crashing_checks_are_named(app):
     def broken():
         raise ConnectionError("no database")
 
-    monkeypatch.setattr(health, "CHECKS", {"DATABASE": broken, "SCHEDULER": lambda: False, "OTHER": lambda: True})
-    response = client.get("/health")
+    app.dependency_overrides[health.checks] = lambda: {"DATABASE": broken, "SCHEDULER": lambda: False, "OTHER": lambda: True}
+    response = TestClient(app).get("/health")
     assert (response.status_code, response.json()) == (409, {"errors": "DATABASE,SCHEDULER"})

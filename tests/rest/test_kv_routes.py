@@ -2,36 +2,10 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import pytest
-from fastapi.testclient import TestClient
-from sqlalchemy import create_engine
-from sqlalchemy.orm import Session
-from sqlalchemy.pool import StaticPool
 
 from prominence.auth.tokens import mint_token
 from prominence.config import get_settings
-from prominence.store.tables import metadata
-
-
-@pytest.fixture
-def client(monkeypatch):
-    from prominence.engine import reaper
-    from prominence.rest import kv
-    from prominence.rest.app import create_app
-
-    engine = create_engine("sqlite://", connect_args={"check_same_thread": False}, poolclass=StaticPool)
-    metadata.create_all(engine)
-
-    @contextmanager
-    def session_scope():
-        with Session(engine) as session, session.begin():
-            yield session
-
-    monkeypatch.setattr(kv, "session_scope", session_scope)
-    monkeypatch.setattr(reaper, "start_once", lambda: None)
-    return TestClient(create_app(), base_url="http://test")
 
 
 def auth(user: str) -> dict[str, str]:

@@ -78,6 +78,7 @@ def image(registry: str, tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.fixture(scope="module")
 def runtimes(registry: str, reachable_tmp: Path) -> Iterator[dict[str, Runtime]]:
     """Fresh runtime instances with the test registry as the only insecure one."""
+    # Settings read after the fixture set this test's environment.
     from prominence.config import get_settings
 
     mp = pytest.MonkeyPatch()

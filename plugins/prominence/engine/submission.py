@@ -41,6 +41,22 @@ def submit_job(
     sandbox.create(stored, token)
     staging.prepare(sandbox, stored, plan)
     now = int(time.time())
+    job_id = _insert(identity, stored, job_uuid, now, workflow_id, member or {})
+    dispatch.enqueue(dispatch.Pending(job_id, job_uuid, job, workflow_id, now))
+    return job_id
+
+
+def fail_member(identity: Identity, job: JobDescription, workflow_id: int, member: dict[str, Any], reason: str) -> int:
+    """Store a workflow's job that cannot be submitted (an artifact deleted since the workflow
+    was accepted) as `failed` with the reason, without a sandbox or run: its node then ends
+    like one whose job failed, and the workflow with it."""
+    now = int(time.time())
+    ended = {"status": JobStatus.FAILED.value, "status_reason": reason, "end_time": now, "in_queue": False}
+    return _insert(identity, job.to_stored(), str(uuid.uuid4()), now, workflow_id, member | ended)
+
+
+def _insert(identity: Identity, stored: dict[str, Any], job_uuid: str, now: int, workflow_id: int | None, values: dict[str, Any]) -> int:
+    """Commit the job's row; `values` add to or replace the defaults of an idle job."""
     with session_scope(write=True) as session:
         job_id = store.next_id(session, "job")
         row = {
@@ -57,8 +73,7 @@ def submit_job(
             "leave_in_queue": bool(stored.get("policies", {}).get("leaveInQueue")) and workflow_id is None,
             "workflow_id": workflow_id,
         }
-        store.insert_job(session, **(row | (member or {})))
-    dispatch.enqueue(dispatch.Pending(job_id, job_uuid, job, workflow_id, now))
+        store.insert_job(session, **(row | values))
     return job_id
 
 

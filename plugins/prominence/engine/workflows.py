@@ -27,9 +27,10 @@ from prominence.auth.tokens import mint_token
 from prominence.config import get_settings
 from prominence.contract.states import TERMINAL, JobStatus
 from prominence.contract.workflows import dag_id_for, token_file
-from prominence.engine import live, runs
-from prominence.engine.submission import TOKEN_MARGIN_SECONDS, submit_job
+from prominence.engine import live, runs, staging
+from prominence.engine.submission import TOKEN_MARGIN_SECONDS, fail_member, submit_job
 from prominence.engine.workflow_files import graph_of, remove_dag_file, write_dag_file
+from prominence.model.errors import SpecError
 from prominence.model.job import parse_job
 from prominence.model.workflow import WorkflowDescription, parse_workflow
 from prominence.store import jobs as job_store
@@ -54,7 +55,13 @@ def description_of(row: Any) -> WorkflowDescription:
 
 
 def submit_workflow(identity: Identity, description: WorkflowDescription, lineage: list[int] | None = None) -> int:
-    """Store the workflow, mint its token, then write its DAG file (the scheduler starts the run)."""
+    """Store the workflow, mint its token, then write its DAG file (the scheduler starts the run).
+
+    Each job's artifacts are checked first, as `POST /jobs` checks them (a SpecError, a 400):
+    factories never substitute into artifact names, so what a job names now is what each of its
+    instances will ask for."""
+    for job in description.jobs:
+        staging.plan(identity, job.to_stored())
     now = int(time.time())
     with session_scope(write=True) as session:
         workflow_id = job_store.next_id(session, "workflow")
@@ -179,7 +186,13 @@ def _release(identity: Identity, row: Any, description: WorkflowDescription, job
         "workflow_try": try_number,
         "parameters": parameters,
     }
-    return submit_job(identity, parse_job(stored, in_workflow=True), workflow_id=row.id, member=member)
+    instance = parse_job(stored, in_workflow=True)
+    try:
+        return submit_job(identity, instance, workflow_id=row.id, member=member)
+    except SpecError as exc:
+        # Refused now though accepted with the workflow (an artifact deleted since): the job
+        # fails, rather than the node's request failing and being retried for ever.
+        return fail_member(identity, instance, row.id, member, exc.message)
 
 
 def progress(session: Session, rows: list[Any]) -> dict[int, tuple[str, dict[str, int]]]:

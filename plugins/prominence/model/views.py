@@ -23,8 +23,8 @@ class Events(BaseModel):
     endTime: int | None = None
 
 
-class JobView(BaseModel):
-    """One job as `GET /jobs` returns it; detail fields are present only when asked for."""
+class ResourceView(BaseModel):
+    """What the views of a job and of a workflow share."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -32,8 +32,13 @@ class JobView(BaseModel):
     name: str = ""
     status: str
     statusReason: str | None = None
-    tasks: list[dict[str, Any]]
     events: Events
+
+
+class JobView(ResourceView):
+    """One job as `GET /jobs` returns it; detail fields are present only when asked for."""
+
+    tasks: list[dict[str, Any]]
     parameters: dict[str, Any] | None = None
     resources: dict[str, Any] | None = None
     policies: dict[str, Any] | None = None

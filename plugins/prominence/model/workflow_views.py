@@ -4,7 +4,33 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
+
+from prominence.model.views import ResourceView
+
 DETAIL_FIELDS = ("jobs", "dependencies", "factories", "policies", "labels", "notifications")
+
+
+class Progress(BaseModel):
+    """How many of the workflow's job instances are where."""
+
+    total: int
+    done: int
+    failed: int
+    queued: int
+    waiting: int
+
+
+class WorkflowView(ResourceView):
+    """One workflow as `GET /workflows` returns it; detail fields are present only when asked for."""
+
+    progress: Progress
+    jobs: list[dict[str, Any]] | None = None
+    dependencies: dict[str, list[str]] | None = None
+    factories: list[dict[str, Any]] | None = None
+    policies: dict[str, Any] | None = None
+    labels: dict[str, str] | None = None
+    notifications: list[dict[str, Any]] | None = None
 
 
 def workflow_view(row: Any, status: str, progress: dict[str, int], *, detail: bool) -> dict[str, Any]:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 from fastapi import Depends, FastAPI
+from fastapi.openapi.utils import get_openapi
 
 from prominence.engine import reaper
+from prominence.rest import data, errors, health, jobs, kv, workflows
 from prominence.rest.deps import current_identity
-from prominence.rest import data, errors, health, jobs, workflows, kv
 
 
 # The api-server's threads mostly wait on the database and the network; a thread coming back
@@ -31,6 +33,12 @@ class StartHousekeeping:
         await self.app(scope, receive, send)
 
 
+VALIDATION_FAILED = {
+    "description": errors.ERROR_DESCRIPTIONS[400],
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+}
+
+
 def create_app() -> FastAPI:
     app = FastAPI(
         title="PROMINENCE",
@@ -40,8 +48,23 @@ def create_app() -> FastAPI:
     errors.install(app)
     app.add_middleware(StartHousekeeping)
     app.include_router(health.router)
-    app.include_router(jobs.router, dependencies=[Depends(current_identity)])
-    app.include_router(workflows.router, dependencies=[Depends(current_identity)])
-    app.include_router(kv.router, dependencies=[Depends(current_identity)])
-    app.include_router(data.router, dependencies=[Depends(current_identity)])
+    for resource in (jobs, workflows, kv, data):
+        app.include_router(resource.router, dependencies=[Depends(current_identity)], responses=errors.errors(401))
+    app.openapi = lambda: openapi_document(app)
     return app
+
+
+def openapi_document(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document with the errors this API really answers: request validation fails
+    with a 400 ErrorBody (rest/errors.py), never with FastAPI's 422 and its schemas."""
+    if app.openapi_schema is None:
+        document = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        for path in document["paths"].values():
+            for operation in path.values():
+                if operation["responses"].pop("422", None) is not None:
+                    operation["responses"].setdefault("400", VALIDATION_FAILED)
+        schemas = document["components"]["schemas"]
+        for unused in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(unused, None)
+        app.openapi_schema = document
+    return app.openapi_schema

@@ -17,30 +17,20 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel
 
-from prominence.auth.identity import Identity
-from prominence.config import get_settings
-from prominence.rest.body import raw_body
-from prominence.rest.deps import current_identity
-from prominence.rest.errors import ApiError, bad_request
 from prominence.contract import keys as layout
+from prominence.rest.body import raw_body
+from prominence.rest.deps import SessionDep, UserDep, data_enabled
+from prominence.rest.errors import bad_request, errors
 from prominence.storage.s3 import UPLOAD_URL_SECONDS, StorageError, get_store
 from prominence.store import uploads
-from prominence.store.db import session_scope
 
 log = logging.getLogger(__name__)
-DISABLED = "Functionality disabled"
-LIST_FAILED = "Unable to list objects due to storage system problems"
 OUTPUT_URL_SECONDS = 7200
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 
-
-def data_enabled() -> None:
-    if not get_settings().enable_data:
-        raise ApiError(401, DISABLED)
-
-
-router = APIRouter(tags=["data"], dependencies=[Depends(data_enabled)])
-UserDep = Annotated[Identity, Depends(current_identity)]
+router = APIRouter(tags=["data"], dependencies=[Depends(data_enabled)], responses=errors(400, 401))
+# Unsafe names answer 400 and group areas not the caller's 403, mapped in rest/errors.py.
+GROUP_AREAS = errors(403)
 
 
 class DataObject(BaseModel):
@@ -53,24 +43,10 @@ class UploadUrl(BaseModel):
     url: str
 
 
-def key_or_error(name: str, identity: Identity, forbidden: str) -> str:
-    """The key of object `name` for the caller: 400 for an unsafe name, 403 outside their areas."""
-    try:
-        return layout.upload_key(name, identity.username, identity.group_list)
-    except layout.InvalidName as exc:
-        raise bad_request(str(exc)) from None
-    except layout.NotAuthorized:
-        raise ApiError(403, forbidden) from None
-
-
 def _listing(prefix: str, strip: str) -> list[dict]:
-    try:
-        found = get_store().list(prefix)
-    except StorageError:
-        raise bad_request(LIST_FAILED) from None
     return [
         {"name": item.key.removeprefix(strip), "size": item.size, "lastModified": format_datetime(item.last_modified, usegmt=True)}
-        for item in found
+        for item in get_store().list(prefix)
     ]
 
 
@@ -80,15 +56,9 @@ def list_own(identity: UserDep) -> list[dict]:
     return _listing(prefix, prefix)
 
 
-@router.get("/data/{path:path}", response_model=list[DataObject])
+@router.get("/data/{path:path}", response_model=list[DataObject], responses=GROUP_AREAS)
 def list_group(identity: UserDep, path: str) -> list[dict]:
-    try:
-        prefix = layout.group_prefix(path, identity.group_list)
-    except layout.InvalidName as exc:
-        raise bad_request(str(exc)) from None
-    except layout.NotAuthorized:
-        raise ApiError(403, "Not authorized to access this path") from None
-    return _listing(prefix, layout.UPLOADS)
+    return _listing(layout.group_prefix(path, identity.group_list), layout.UPLOADS)
 
 
 def _json_object(data: bytes) -> dict[str, Any]:
@@ -114,10 +84,11 @@ def _upload_request(data: bytes, name: str | None, checksum: str | None) -> tupl
     return name, checksum
 
 
-@router.post("/data/upload", status_code=201, response_model=UploadUrl)
+@router.post("/data/upload", status_code=201, response_model=UploadUrl, responses=GROUP_AREAS | errors(413))
 @router.post("/data", status_code=201, response_model=UploadUrl, include_in_schema=False)
 def upload_url(
     identity: UserDep,
+    session: SessionDep,
     data: Annotated[bytes, Depends(raw_body)],
     name: Annotated[str | None, Query()] = None,
     checksum: Annotated[str | None, Query()] = None,
@@ -126,38 +97,32 @@ def upload_url(
     name, checksum = _upload_request(data, name, checksum)
     if not name:
         raise bad_request("An object name must be specified")
-    key = key_or_error(name, identity, "Not authorized to access upload with this path")
-    with session_scope() as session:
-        if checksum:
-            uploads.record_checksum(session, key, checksum.lower())
-        else:
-            uploads.forget(session, key)
+    key = layout.upload_key(name, identity.username, identity.group_list)
+    if checksum:
+        uploads.record_checksum(session, key, checksum.lower())
+    else:
+        uploads.forget(session, key)
     return {"url": get_store().presign_put(key, UPLOAD_URL_SECONDS)}
 
 
-@router.post("/data/output", status_code=201, response_model=UploadUrl)
+@router.post("/data/output", status_code=201, response_model=UploadUrl, responses=errors(413))
 def output_url(identity: UserDep, data: Annotated[bytes, Depends(raw_body)]) -> dict:
-    """A fresh PUT URL (2 hours) for an output of the calling job (job tokens only, spec §12)."""
+    """A fresh PUT URL (2 hours) for an output of the calling job (job tokens only)."""
     if identity.job is None:
         raise bad_request("A JWT token is required")
     name = _json_object(data).get("name")
     if not name or not isinstance(name, str):
         raise bad_request("Name not specified")
-    try:
-        key = layout.scratch_key(identity.job, name)
-    except layout.InvalidName as exc:
-        raise bad_request(str(exc)) from None
-    return {"url": get_store().presign_put(key, OUTPUT_URL_SECONDS)}
+    return {"url": get_store().presign_put(layout.scratch_key(identity.job, name), OUTPUT_URL_SECONDS)}
 
 
-@router.delete("/data/{obj:path}", status_code=204, response_class=Response)
-def delete_object(identity: UserDep, obj: str) -> Response:
-    """Always 204 once the name is allowed, even when there was nothing to delete (spec §10)."""
-    key = key_or_error(obj, identity, "Not authorized to access this object")
+@router.delete("/data/{obj:path}", status_code=204, response_class=Response, responses=GROUP_AREAS)
+def delete_object(identity: UserDep, session: SessionDep, obj: str) -> Response:
+    """Always 204 once the name is allowed, even when there was nothing to delete."""
+    key = layout.upload_key(obj, identity.username, identity.group_list)
     try:
         get_store().delete(key)
     except StorageError as exc:
         log.warning("Deleting %s failed: %s", key, exc)
-    with session_scope() as session:
-        uploads.forget(session, key)
+    uploads.forget(session, key)
     return Response(status_code=204)

@@ -1,11 +1,21 @@
-"""FastAPI dependencies shared by the routers: the caller's identity."""
+"""FastAPI dependencies shared by the routers: the caller's identity, a database session, and
+the feature flags of spec §1.5. Tests replace them with `app.dependency_overrides`."""
 
 from __future__ import annotations
 
-from fastapi import Request
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
 
 from prominence.auth.identity import AuthError, Identity, identify
+from prominence.config import get_settings
 from prominence.rest.errors import ApiError
+from prominence.store.db import session_scope
+
+DISABLED = "Functionality disabled"
 
 
 async def current_identity(request: Request) -> Identity:
@@ -14,3 +24,36 @@ async def current_identity(request: Request) -> Identity:
         return await identify(request.headers.get("authorization", ""))
     except AuthError as exc:
         raise ApiError(401, exc.message) from None
+
+
+SessionFactory = Callable[[], AbstractContextManager[Session]]
+
+
+def sessions() -> SessionFactory:
+    """How the routes open sessions on our tables and Airflow's (tests give an in-memory one)."""
+    return session_scope
+
+
+def db_session(factory: Annotated[SessionFactory, Depends(sessions)]) -> Iterator[Session]:
+    """A session for the route, committed when it returns and rolled back when it raises."""
+    with factory() as session:
+        yield session
+
+
+def kv_enabled() -> None:
+    if not get_settings().enable_kv:
+        raise ApiError(401, DISABLED)
+
+
+def data_enabled() -> None:
+    if not get_settings().enable_data:
+        raise ApiError(401, DISABLED)
+
+
+UserDep = Annotated[Identity, Depends(current_identity)]
+# Function scope: the session commits before the response is sent, so a client that has its
+# answer finds what the request wrote, and a failed commit is still the request's error.
+SessionDep = Annotated[Session, Depends(db_session, scope="function")]
+# For routes that hand the work to the engine after a lookup: the engine opens its own sessions,
+# so the lookup's session is closed first rather than holding a pooled connection meanwhile.
+SessionsDep = Annotated[SessionFactory, Depends(sessions)]

@@ -5,154 +5,114 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
+from sqlalchemy.orm import Session
 
 from prominence.auth.identity import Identity
 from prominence.config import get_settings
+from prominence.contract.sandbox import Sandbox
 from prominence.contract.states import TERMINAL
 from prominence.engine import live, staging
-from prominence.contract.sandbox import Sandbox
 from prominence.engine.submission import delete_jobs, submit_job
-from prominence.model.errors import SpecError
 from prominence.model.job import JobDescription, check_supported, parse_job
 from prominence.model.views import Created, JobView, job_view
 from prominence.rest.body import json_body
-from prominence.rest.deps import current_identity
-from prominence.rest.errors import ApiError, bad_request
+from prominence.rest.common import LOG_RESPONSE, deleted_or_400, id_list, is_own, owned_or_400, serve_log
+from prominence.rest.deps import DISABLED, SessionDep, SessionsDep, UserDep
+from prominence.rest.errors import ApiError, bad_request, errors
 from prominence.rest.listing import ListQuery, list_query
 from prominence.store import jobs as store
-from prominence.store.db import session_scope
 
 router = APIRouter(tags=["jobs"])
-UserDep = Annotated[Identity, Depends(current_identity)]
-DISABLED = "Functionality disabled"
-
-
-def get_own_job_or_400(session, job_id: int, identity: Identity):
-    """Spec §2: 400 when unknown, 403 when someone else's (never 404, which the CLI misreads)."""
-    row = store.get_job(session, job_id)
-    if row is None:
-        raise bad_request("Job does not exist")
-    if row.owner != identity.username:
-        raise ApiError(403, "Not authorized to access this job")
-    return row
-
-
-def _create(identity: Identity, data: Any) -> int:
-    try:
-        job = parse_job(data)
-        check_supported(job)
-        return submit_job(identity, job)
-    except SpecError as exc:
-        raise bad_request(exc.message) from None
-
-
 JOB_BODY = {
     "requestBody": {
         "required": True,
         "content": {"application/json": {"schema": JobDescription.model_json_schema(by_alias=True)}},
     }
 }
+OWNED = errors(400, 403)
 
 
-@router.post("/jobs", status_code=201, response_model=Created, openapi_extra=JOB_BODY)
+def _create(identity: Identity, data: Any) -> int:
+    job = parse_job(data)
+    check_supported(job)
+    return submit_job(identity, job)
+
+
+@router.post("/jobs", status_code=201, response_model=Created, openapi_extra=JOB_BODY, responses=errors(400, 413))
 def create_job(identity: UserDep, data: Annotated[Any, Depends(json_body)]) -> dict:
     return {"id": _create(identity, data)}
 
 
-@router.get("/jobs", response_model=list[JobView], response_model_exclude_none=True)
-def list_jobs(identity: UserDep, query: Annotated[ListQuery, Depends(list_query)]) -> list[dict]:
-    with session_scope() as session:
-        rows = store.find_jobs(
-            session,
-            identity.username,
-            active=query.active,
-            completed_limit=query.completed_limit,
-            job_ids=query.ids,
-            workflow_id=query.workflow_id,
-            name=query.name,
-        )
-        rows = [row for row in rows if query.matches_labels(row.labels)]
-        views = present(session, rows, detail=query.detail)
-    if query.status:
-        views = [view for view in views if view["status"] == query.status]
-    return views
+@router.get("/jobs", response_model=list[JobView], response_model_exclude_none=True, responses=errors(400))
+def list_jobs(identity: UserDep, session: SessionDep, query: Annotated[ListQuery, Depends(list_query)]) -> list[dict]:
+    rows = store.find_jobs(
+        session,
+        identity.username,
+        active=query.active,
+        completed_limit=query.completed_limit,
+        job_ids=query.ids,
+        workflow_id=query.workflow_id,
+        name=query.name,
+    )
+    return query.filter_views(present(session, query.filter_rows(rows), detail=query.detail))
 
 
 @router.get("/jobs/{job_id}", response_model=list[JobView], response_model_exclude_none=True)
-def describe_job(identity: UserDep, job_id: int) -> list[dict]:
-    with session_scope() as session:
-        row = store.get_job(session, job_id)
-        if row is None or row.owner != identity.username:
-            return []
-        return present(session, [row], detail=True)
+def describe_job(identity: UserDep, session: SessionDep, job_id: int) -> list[dict]:
+    row = store.get_job(session, job_id)
+    return present(session, [row], detail=True) if is_own(row, identity) else []
 
 
-@router.put("/jobs/{job_id}/clone", status_code=201, response_model=Created)
-def clone_job(identity: UserDep, job_id: int) -> dict:
-    with session_scope() as session:
-        spec = get_own_job_or_400(session, job_id, identity).spec
+@router.put("/jobs/{job_id}/clone", status_code=201, response_model=Created, responses=OWNED)
+def clone_job(identity: UserDep, sessions: SessionsDep, job_id: int) -> dict:
+    with sessions() as session:
+        spec = owned_or_400(store.get_job(session, job_id), identity, "job").spec
     return {"id": _create(identity, spec)}
 
 
-@router.delete("/jobs/{job_id}")
-def delete_job(identity: UserDep, job_id: int) -> dict:
-    return _delete(identity, [job_id])
+@router.delete("/jobs/{job_id}", responses=errors(400))
+def delete_job(identity: UserDep, session: SessionDep, job_id: int) -> dict:
+    return deleted_or_400(delete_jobs(session, identity, [job_id]), "job")
 
 
-@router.delete("/jobs")
-def delete_many(identity: UserDep, id: Annotated[str | None, Query()] = None) -> dict:
-    if not id:
-        raise bad_request("a job id or list of job ids must be provided")
-    return _delete(identity, _parse_ids(id))
+@router.delete("/jobs", responses=errors(400))
+def delete_many(identity: UserDep, session: SessionDep, id: Annotated[str | None, Query()] = None) -> dict:
+    return deleted_or_400(delete_jobs(session, identity, id_list(id, "job")), "job")
 
 
-def _delete(identity: Identity, job_ids: list[int]) -> dict:
-    with session_scope() as session:
-        if not delete_jobs(session, identity, job_ids):
-            raise bad_request("No such job(s)")
+@router.put("/jobs/{job_id}/remove", responses=OWNED)
+def remove_job(identity: UserDep, session: SessionDep, job_id: int) -> dict:
+    owned_or_400(store.get_job(session, job_id), identity, "job")
+    if not store.remove_from_queue(session, job_id):
+        raise bad_request("Job is no longer in the queue")
     return {}
 
 
-@router.put("/jobs/{job_id}/remove")
-def remove_job(identity: UserDep, job_id: int) -> dict:
-    with session_scope() as session:
-        get_own_job_or_400(session, job_id, identity)
-        if not store.remove_from_queue(session, job_id):
-            raise bad_request("Job is no longer in the queue")
-    return {}
+@router.get("/jobs/{job_id}/stdout", response_class=Response, responses=LOG_RESPONSE | OWNED)
+def job_stdout(identity: UserDep, session: SessionDep, job_id: int, offset: int = 0, node: int = 0) -> Response:
+    return serve_log(owned_or_400(store.get_job(session, job_id), identity, "job").uuid, "stdout", offset)
 
 
-@router.get("/jobs/{job_id}/stdout", response_class=Response)
-def job_stdout(identity: UserDep, job_id: int, offset: int = 0, node: int = 0) -> Response:
-    return _log(identity, job_id, "stdout", offset)
+@router.get("/jobs/{job_id}/stderr", response_class=Response, responses=LOG_RESPONSE | OWNED)
+def job_stderr(identity: UserDep, session: SessionDep, job_id: int, offset: int = 0, node: int = 0) -> Response:
+    return serve_log(owned_or_400(store.get_job(session, job_id), identity, "job").uuid, "stderr", offset)
 
 
-@router.get("/jobs/{job_id}/stderr", response_class=Response)
-def job_stderr(identity: UserDep, job_id: int, offset: int = 0, node: int = 0) -> Response:
-    return _log(identity, job_id, "stderr", offset)
-
-
-def _log(identity: Identity, job_id: int, stream: str, offset: int) -> Response:
-    with session_scope() as session:
-        job_uuid = get_own_job_or_400(session, job_id, identity).uuid
-    content = Sandbox.of(job_uuid).read_log(stream, offset)
-    if content is None:
-        raise bad_request(f"{stream} does not exist")
-    return Response(content, media_type="text/plain; charset=utf-8")
-
-
-@router.post("/jobs/{job_id}/exec")
-def exec_in_job(identity: UserDep, job_id: int) -> dict:
+@router.post("/jobs/{job_id}/exec", responses=errors(401))
+def exec_in_job(job_id: int) -> dict:
+    """Not offered: running a command in a job's container needs access to the worker that
+    this platform does not give, so it answers as a disabled feature does."""
     raise ApiError(401, DISABLED)
 
 
-@router.put("/jobs/{job_id}/snapshot")
-@router.get("/jobs/{job_id}/snapshot")
-def snapshot(identity: UserDep, job_id: int) -> dict:
+@router.put("/jobs/{job_id}/snapshot", responses=errors(401))
+@router.get("/jobs/{job_id}/snapshot", responses=errors(401))
+def snapshot(job_id: int) -> dict:
+    """Not offered, for the same reason as `exec`."""
     raise ApiError(401, DISABLED)
 
 
-def present(session, rows: list, *, detail: bool) -> list[dict]:
+def present(session: Session, rows: list, *, detail: bool) -> list[dict]:
     """Views of `rows`; jobs not yet terminal get their live state from Airflow in one query."""
     pending = [row.id for row in rows if row.status not in TERMINAL]
     started = live.start_times(session, pending)
@@ -166,10 +126,3 @@ def present(session, rows: list, *, detail: bool) -> list[dict]:
             start = started.get(row.id)
             views.append(job_view(row, "running" if start else waiting, start, detail, outputs))
     return views
-
-
-def _parse_ids(raw: str) -> list[int]:
-    try:
-        return [int(part) for part in raw.split(",") if part.strip()]
-    except ValueError:
-        raise bad_request("ids must be integers") from None

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
@@ -18,25 +17,16 @@ from sqlalchemy.orm import Session
 from prominence.auth.identity import Identity
 from prominence.config import get_settings
 from prominence.rest.body import raw_body
-from prominence.rest.deps import current_identity
-from prominence.rest.errors import ApiError, bad_request
+from prominence.rest.deps import SessionsDep, UserDep, kv_enabled
+from prominence.rest.errors import ApiError, bad_request, errors
 from prominence.store import kv as store
-from prominence.store.db import session_scope
 
 log = logging.getLogger(__name__)
-UserDep = Annotated[Identity, Depends(current_identity)]
 # Reserved for the MPI launcher in the original; never listed.
 INTERNAL = "_internal_"
 KEY_NOT_SPECIFIED = "Key not specified"
 
-
-def kv_enabled() -> None:
-    """Spec §1.5: a disabled feature answers 401 `Functionality disabled`."""
-    if not get_settings().enable_kv:
-        raise ApiError(401, "Functionality disabled")
-
-
-router = APIRouter(tags=["kv"], dependencies=[Depends(kv_enabled)])
+router = APIRouter(tags=["kv"], dependencies=[Depends(kv_enabled)], responses=errors(400, 401))
 
 ListFlag = Annotated[
     str | None, Query(alias="list", description="Presence flag: list the keys under the path instead of reading it")
@@ -48,18 +38,24 @@ RAW_VALUE = {
         "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
     }
 }
-VALUE_RESPONSE = {200: {"description": "The value", "content": {"text/plain": {}, "application/octet-stream": {}}}}
+VALUE_RESPONSE = {
+    200: {"description": "The value", "content": {"text/plain": {}, "application/octet-stream": {}}},
+    **errors(404),
+}
 
 
-@contextmanager
-def kv_session() -> Iterator[Session]:
-    """A session whose database failures reach the client as spec §11's 400, not a 500."""
+def kv_session(factory: SessionsDep) -> Iterator[Session]:
+    """The route's session; database failures, its commit's included, reach the client as
+    spec §11's 400, not a 500."""
     try:
-        with session_scope() as session:
+        with factory() as session:
             yield session
     except OperationalError as exc:
         log.warning("Key-value store unavailable: %s", exc)
         raise bad_request("Unable to access key-value store") from None
+
+
+KvSession = Annotated[Session, Depends(kv_session, scope="function")]
 
 
 def key_of(raw: str) -> str:
@@ -75,19 +71,17 @@ def key_of(raw: str) -> str:
 
 
 @router.get("/kv", response_model=list[str] | list[dict[str, str]])
-def list_keys(identity: UserDep, listing: ListFlag = None, values: ValuesFlag = None) -> list:
+def list_keys(identity: UserDep, session: KvSession, listing: ListFlag = None, values: ValuesFlag = None) -> list:
     if listing is None:
         raise bad_request(KEY_NOT_SPECIFIED)
-    return _list(identity, "", values is not None)
+    return _list(session, identity, "", values is not None)
 
 
 @router.get("/kv/{key:path}", response_model=list[str] | list[dict[str, str]], responses=VALUE_RESPONSE)
-def get_value(identity: UserDep, key: str, listing: ListFlag = None, values: ValuesFlag = None):
+def get_value(identity: UserDep, session: KvSession, key: str, listing: ListFlag = None, values: ValuesFlag = None):
     if listing is not None:
-        return _list(identity, store.normalise(key), values is not None)
-    path = key_of(key)
-    with kv_session() as session:
-        value = store.get(session, identity.username, path)
+        return _list(session, identity, store.normalise(key), values is not None)
+    value = store.get(session, identity.username, key_of(key))
     if value is None:
         raise ApiError(404, "No such key")
     try:
@@ -97,19 +91,19 @@ def get_value(identity: UserDep, key: str, listing: ListFlag = None, values: Val
     return Response(value, media_type="text/plain; charset=utf-8")
 
 
-def _list(identity: Identity, prefix: str, with_values: bool) -> list:
+def _list(session: Session, identity: Identity, prefix: str, with_values: bool) -> list:
     """Keys shown with a leading `/` and without the owner; values decoded as text (binary
     values are read one at a time, bytes unchanged)."""
-    with kv_session() as session:
-        found = [(f"/{path}", value) for path, value in store.find(session, identity.username, prefix)]
+    found = [(f"/{path}", value) for path, value in store.find(session, identity.username, prefix)]
     if with_values:
         return [{key: value.decode("utf-8", "replace")} for key, value in found if INTERNAL not in key]
     return [key for key, _ in found if INTERNAL not in key]
 
 
-@router.post("/kv/{key:path}", status_code=201, openapi_extra=RAW_VALUE)
+@router.post("/kv/{key:path}", status_code=201, openapi_extra=RAW_VALUE, responses=errors(413))
 def set_value(
     identity: UserDep,
+    session: KvSession,
     key: str,
     value: Annotated[bytes, Depends(raw_body)],
     prev: Annotated[str | None, Query(description="Compare-and-set: replace only if the key holds this")] = None,
@@ -119,21 +113,19 @@ def set_value(
         raise bad_request("No value provided")
     if len(value) > get_settings().kv_max_bytes:
         raise bad_request("Content of value too large")
-    with kv_session() as session:
-        if prev is None:
-            store.put(session, identity.username, path, value)
-        elif not store.replace(session, identity.username, path, prev.encode("utf-8"), value):
-            raise bad_request("Atomic replacement not successful")
+    if prev is None:
+        store.put(session, identity.username, path, value)
+    elif not store.replace(session, identity.username, path, prev.encode("utf-8"), value):
+        raise bad_request("Atomic replacement not successful")
     return {}
 
 
 @router.delete("/kv/{key:path}")
 def delete_keys(
     identity: UserDep,
+    session: KvSession,
     key: str,
     prefix: Annotated[str | None, Query(description="Presence flag: delete every key starting with the path")] = None,
 ) -> dict:
-    path = key_of(key)
-    with kv_session() as session:
-        store.remove(session, identity.username, path, prefix=prefix is not None)
+    store.remove(session, identity.username, key_of(key), prefix=prefix is not None)
     return {}

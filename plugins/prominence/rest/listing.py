@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import Request
 
@@ -25,6 +26,14 @@ class ListQuery:
 
     def matches_labels(self, labels: dict | None) -> bool:
         return self.label is None or (labels or {}).get(self.label[0]) == self.label[1]
+
+    def filter_rows(self, rows: list[Any]) -> list[Any]:
+        """The stored rows whose labels match `constraint`."""
+        return [row for row in rows if self.matches_labels(row.labels)]
+
+    def filter_views(self, views: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The views in the asked-for live `status` (only known once the views are built)."""
+        return views if self.status is None else [view for view in views if view["status"] == self.status]
 
 
 def list_query(request: Request) -> ListQuery:

@@ -1,0 +1,54 @@
+"""The REST app on an in-memory database, with the caller chosen per request (`as_user`)."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine
+from sqlalchemy.orm import Session
+from sqlalchemy.pool import StaticPool
+
+from prominence.auth.identity import Identity
+from prominence.engine import reaper
+from prominence.rest.app import create_app
+from prominence.rest.deps import current_identity, sessions
+from prominence.store.tables import metadata
+
+
+@pytest.fixture
+def engine():
+    engine = create_engine("sqlite://", connect_args={"check_same_thread": False}, poolclass=StaticPool)
+    metadata.create_all(engine)
+    return engine
+
+
+@pytest.fixture
+def app(engine, monkeypatch):
+    # The reaper thread would poll Airflow's real database.
+    monkeypatch.setattr(reaper, "start_once", lambda: None)
+
+    @contextmanager
+    def scope():
+        with Session(engine) as session, session.begin():
+            yield session
+
+    app = create_app()
+    app.dependency_overrides[sessions] = lambda: scope
+    return app
+
+
+@pytest.fixture
+def client(app):
+    return TestClient(app, base_url="http://test")
+
+
+@pytest.fixture
+def as_user(app):
+    """Make every following request come from `username` (a user token, or a job's)."""
+
+    def use(username: str, groups: str = "", job: str | None = None) -> None:
+        app.dependency_overrides[current_identity] = lambda: Identity(username, groups, job)
+
+    return use
