@@ -210,7 +210,7 @@ class UdockerRuntime(Runtime):
         return digest.removeprefix("sha256:")
 
     def command_line(self, spec: RunSpec) -> tuple[list[str], dict[str, str]]:
-        """Spec §13.6's udocker line; memory limits cannot be enforced by proot and are ignored.
+        """Spec §13.6's udocker line; proot sets no memory limit (a confined run's cgroup does).
 
         The container's variables reach it through udocker's own environment (`--hostenv`), not
         its command line; only HOME, which udocker would set from the passwd entry, is given there.
