@@ -19,6 +19,10 @@ COMPONENTS = ("registry", "s3", "api-server", "scheduler", "dag-processor", "tri
 SAMPLE_IMAGE = "prominence/busybox:latest"
 # The user that jobs started from DAGs through the `prominence_default` connection belong to.
 DAGS_USER = "airflow"
+# Secrets that one component needs and the others must not hold: the token signing key is the
+# api-server's alone (it mints job and workflow tokens), so no scheduler task, and so no job,
+# can ever find it in its environment.
+OWN_SECRETS = {"api-server": ("PROMINENCE_JOB_TOKEN_SECRET",)}
 
 
 @dataclass(frozen=True)
@@ -212,6 +216,13 @@ def stack_env(stack: Stack) -> dict[str, str]:
     if stack.database_url:
         env["PROMINENCE_DATABASE_URL"] = stack.database_url
     return env
+
+
+def component_envs(env: dict[str, str]) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    """`env` split into what every component inherits and the OWN_SECRETS of each component."""
+    own_keys = {key for keys in OWN_SECRETS.values() for key in keys}
+    shared = {key: value for key, value in env.items() if key not in own_keys}
+    return shared, {name: {key: env[key] for key in keys} for name, keys in OWN_SECRETS.items()}
 
 
 def component_commands(stack: Stack) -> dict[str, list[str]]:

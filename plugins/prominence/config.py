@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     insecure_registries: str = "127.0.0.1:5000"
     # udocker's repository of images and containers; default <home>/udocker.
     udocker_dir: Path | None = None
+    # Host uids (and gids) that jobs run as, one per running job: `first-last`, never the stack's.
+    job_uid_range: str = "200000-265535"
     # Spec §7.3: at most this many jobs of a workflow queued but not yet running.
     workflow_max_idle: int = 20
     # How often a waiting workflow node asks the API for its jobs' progress (seconds).

@@ -41,8 +41,9 @@ class RunningStack:
 
     def stack_py(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
         """Run a `scripts/stack.py` subcommand against this stack."""
-        return subprocess.run([sys.executable, str(STACK_PY), *args], env=self.env, capture_output=True,
-                              text=True, timeout=timeout)
+        return subprocess.run(
+            [sys.executable, str(STACK_PY), *args], env=self.env, capture_output=True, text=True, timeout=timeout
+        )
 
     def token(self, user: str, groups: str = "") -> str:
         """A bearer token (JWT) for `user`, as `make token` prints it."""
@@ -82,8 +83,8 @@ def postgres(url: str, statement: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory) -> RunningStack:
-    home = tmp_path_factory.mktemp("prominence")
+def stack(reachable_tmp) -> RunningStack:
+    home = reachable_tmp / "prominence"
     env = {
         **os.environ,
         "PROMINENCE_HOME": str(home),

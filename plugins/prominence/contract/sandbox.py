@@ -2,6 +2,11 @@
 
 The api-server creates it at submission (spec §6.1: inputs written, empty stdout/stderr);
 tasks read the job from it and stream their output into it; the API serves logs from it.
+
+Its root is 0711: a job's uid may pass through to its own home, tmp and scratch directories
+(its own, 0700, handed over by the worker), never list or read the rest. What the stack reads
+back (job, token, reports, logs) stays root's: a log the job could replace by a link would make
+the API read any file for it.
 """
 
 from __future__ import annotations
@@ -42,6 +47,17 @@ class Sandbox:
     def tmp(self) -> Path:
         return self.root / "usertmp"
 
+    @property
+    def scratch(self) -> Path:
+        """The container runtime's own files for this job (udocker's containers, apptainer's
+        temporary root), owned by the job's uid but never mounted into its containers."""
+        return self.root / "runtime"
+
+    @property
+    def identity_file(self) -> Path:
+        """The uid the job's tasks run as, recorded by its first task for the later ones."""
+        return self.root / "uid"
+
     def log(self, stream: str) -> Path:
         return self.root / "logs" / stream
 
@@ -75,18 +91,18 @@ class Sandbox:
 
     def write_json(self, path: Path, value: Any) -> None:
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(value))
+        _write_private(tmp, json.dumps(value))
         tmp.replace(path)
 
     def create(self, job: dict[str, Any], token: str) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.chmod(0o711)
         for path in (self.home, self.tmp, self.root / "logs", self.root / "json"):
-            path.mkdir(parents=True, exist_ok=True)
+            path.mkdir(mode=0o700, parents=True, exist_ok=True)
         for stream in ("stdout", "stderr"):
-            self.log(stream).touch()
-        self.job_file.write_text(json.dumps(job))
-        fd = os.open(self.token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(token)
+            self.log(stream).touch(mode=0o600)
+        _write_private(self.job_file, json.dumps(job))
+        _write_private(self.token_file, token)
 
     def read_job(self) -> dict[str, Any]:
         return json.loads(self.job_file.read_text())
@@ -165,3 +181,10 @@ class LogView:
         if end > self.limit and self.file_size > self.limit:
             marker = cut_marker(self.limit)
             yield marker[max(start - self.limit, 0) : end - self.limit]
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write `path` as 0600 (readable by the stack only, whatever the umask)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
