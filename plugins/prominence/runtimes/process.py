@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from prominence.config import get_settings
+from prominence.contract.sandbox import cap_log
 from prominence.runtimes.base import Runtime
 from prominence.runtimes.confine import MemoryLimit, Network, confined_argv
 from prominence.runtimes.identity import JobIdentity
@@ -27,6 +29,8 @@ from prominence.runtimes.spec import RunSpec
 log = logging.getLogger(__name__)
 
 KILL_GRACE_SECONDS = 5
+# How often a running task's logs are cut back to the stored cap (PROMINENCE_MAX_LOG_BYTES).
+LOG_CAP_SECONDS = 1.0
 GNU_TIME = "/usr/bin/time"
 
 
@@ -112,8 +116,12 @@ class ProcessManager:
         timer = threading.Timer(budget, self.kill)
         timer.daemon = True
         timer.start()
+        ended = threading.Event()
+        threading.Thread(target=self._cap_logs, args=(ended,), name="prominence-log-cap", daemon=True).start()
         _, status, rusage = os.wait4(self._process.pid, 0)
+        ended.set()
         timer.cancel()
+        self._cap_once()
         if self._network is not None:
             self._network.close()
         if self._memory is not None:
@@ -122,6 +130,17 @@ class ProcessManager:
         # Reaped here, so Popen must not wait for it again.
         self._process.returncode = os.waitstatus_to_exitcode(status)
         return self.record(self._process.returncode, wall, rusage, timed_out=wall >= budget)
+
+    def _cap_logs(self, ended: threading.Event) -> None:
+        """Keep the stored logs within the cap while the run writes (it appends after each cut)."""
+        while not ended.wait(LOG_CAP_SECONDS):
+            self._cap_once()
+
+    def _cap_once(self) -> None:
+        limit = get_settings().max_log_bytes
+        for path in (self.spec.stdout, self.spec.stderr):
+            if cap_log(path, limit):
+                self.log.warning("%s passed %d bytes and was cut", path.name, limit)
 
     def kill(self) -> None:
         """SIGTERM the process group now and SIGKILL it after a grace period.
