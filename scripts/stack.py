@@ -26,9 +26,10 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import stack_celery
 import supervision
 from leftovers import MARKER, stack_processes, sweep, wait_until
-from stack_config import BIN, COMPONENTS, REPO, Stack, component_commands, embedded_s3, load_secrets, stack_env, worker_cpus
+from stack_config import BIN, REPO, Stack, component_commands, embedded_s3, load_secrets, stack_env, worker_cpus
 
 # -- commands ----------------------------------------------------------------------------------
 
@@ -106,7 +107,9 @@ def check_free(addresses: list[tuple[str, int]]) -> None:
 
 def prepare(stack: Stack, env: dict[str, str]) -> None:
     host, port = stack.registry.rsplit(":", 1)
-    check_free([("127.0.0.1", stack.port), (host, int(port))] + ([("127.0.0.1", stack.s3_port)] if embedded_s3(stack) else []))
+    mode = stack_celery.CeleryMode.load(stack.home)
+    log_ports = [("127.0.0.1", p) for p in (mode.log_ports().values() if mode else ())]
+    check_free([("127.0.0.1", stack.port), (host, int(port))] + ([("127.0.0.1", stack.s3_port)] if embedded_s3(stack) else []) + log_ports)
     for sub in ("airflow", "run", "logs", "sandboxes", "registry", "udocker", "workflows"):
         stack.path(sub).mkdir(parents=True, exist_ok=True)
     if embedded_s3(stack):
@@ -142,7 +145,8 @@ def push_sample_image(stack: Stack, env: dict[str, str]) -> None:
 
 def configure(stack: Stack, env: dict[str, str]) -> None:
     """The pool jobs run in (sized to the worker's cores) and the admin user of the Airflow UI."""
-    airflow(stack, env, "pools", "set", "prominence", str(worker_cpus()), "PROMINENCE jobs")
+    slots = stack_celery.pool_slots(stack_celery.CeleryMode.load(stack.home), worker_cpus())
+    airflow(stack, env, "pools", "set", "prominence", str(slots), "PROMINENCE jobs")
     user = airflow(
         stack,
         env,
@@ -167,6 +171,12 @@ def configure(stack: Stack, env: dict[str, str]) -> None:
 
 def cmd_up(stack: Stack, timeout: float) -> int:
     t0 = time.monotonic()
+    try:
+        mode = stack_celery.CeleryMode.load(stack.home)
+        if mode:
+            stack_celery.check(stack, mode)
+    except ValueError as e:
+        raise StackError(str(e)) from None
     env = {**os.environ, **stack_env(stack), MARKER: str(stack.home)}
     if embedded_s3(stack):
         # rclone reads its credentials from here (CSV of "access,secret"), not from its argv.
@@ -176,6 +186,7 @@ def cmd_up(stack: Stack, timeout: float) -> int:
         stop_all(stack)  # orphans of a supervisord that was killed would hold the ports
         prepare(stack, env)
         stack.record()
+        stack_celery.record(stack.home, mode)
         supervision.start(stack, commands, env)
         # The CLI calls overlap the components' start-up instead of preceding it.
         try:
@@ -193,7 +204,7 @@ def cmd_up(stack: Stack, timeout: float) -> int:
         looping = [name for name, info in infos.items() if info["statename"] == "FATAL" or len(starts[name]) > 3]
         if stack.pid("supervisor") is None or looping or time.monotonic() > deadline:
             print(f"stack not healthy: {state}, crash loop: {looping}; see {stack.path('logs')}", file=sys.stderr)
-            for name in ("supervisor", *COMPONENTS):
+            for name in ("supervisor", *commands):
                 log = stack.path("logs", f"{name}.log")
                 if log.exists():
                     print(f"--- {log} (tail)", *log.read_text(errors="replace").splitlines()[-15:], sep="\n", file=sys.stderr)
@@ -233,8 +244,8 @@ def stop_all(stack: Stack) -> list[int]:
         supervision.stop(stack)
         wait_until(lambda: stack.pid("supervisor") is None, supervision.STOP_GRACE + 10)
     remaining = sweep(stack.path("run"), stack.home, seen)
-    for name in ("supervisor", *COMPONENTS):
-        stack.pid_file(name).unlink(missing_ok=True)
+    for pid_file in stack.path("run").glob("*.pid"):
+        pid_file.unlink(missing_ok=True)
     return remaining
 
 

@@ -49,6 +49,8 @@ class ContainerTaskOperator(BaseOperator):
             "retries": ti.try_number - 1,
             "startTime": int(time.time()),
             "cpu": cpu_info(),
+            # The worker that ran it: with Celery, one of several (execution.site).
+            "site": get_settings().site,
         }
         runtime = get_runtime(task.get("runtime", "singularity"))
         try:
