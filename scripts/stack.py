@@ -109,7 +109,8 @@ def prepare(stack: Stack, env: dict[str, str]) -> None:
     host, port = stack.registry.rsplit(":", 1)
     mode = stack_celery.CeleryMode.load(stack.home)
     log_ports = [("127.0.0.1", p) for p in (mode.log_ports().values() if mode else ())]
-    check_free([("127.0.0.1", stack.port), (host, int(port))] + ([("127.0.0.1", stack.s3_port)] if embedded_s3(stack) else []) + log_ports)
+    s3_port = [("127.0.0.1", stack.s3_port)] if embedded_s3(stack) else []
+    check_free([("127.0.0.1", stack.port), (host, int(port)), *s3_port, *log_ports])
     for sub in ("airflow", "run", "logs", "sandboxes", "registry", "udocker", "workflows"):
         stack.path(sub).mkdir(parents=True, exist_ok=True)
     if embedded_s3(stack):

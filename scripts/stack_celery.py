@@ -86,6 +86,8 @@ def celery_env(stack: Stack, mode: CeleryMode | None, worker_cpus: int) -> dict[
     return {
         "PROMINENCE_EXECUTOR": "celery",
         "PROMINENCE_CELERY_WORKERS": str(mode.workers),
+        "PROMINENCE_CELERY_BROKER_URL": mode.broker_url,
+        "PROMINENCE_CELERY_LOG_PORT": str(mode.log_port),
         "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
         "AIRFLOW__CELERY__BROKER_URL": mode.broker_url,
         "AIRFLOW__CELERY__RESULT_BACKEND": result_backend(stack.database_url or ""),

@@ -66,7 +66,7 @@ class ContainerTaskOperator(BaseOperator):
         if image.status != "cached":
             report["imagePullTime"] = round(image.seconds, 3)
 
-        self._manager = ProcessManager(runtime, self._run_spec(image, sandbox, job, conf), self.log)
+        self._manager = runtime.manager(self._run_spec(image, sandbox, job, conf), self.log)
         result = self._manager.run()
         if self._interrupted:
             # Not the task's doing: run it again when the scheduler can (a deleted job's run has
@@ -138,6 +138,7 @@ class ContainerTaskOperator(BaseOperator):
             binds=tuple(artifact_binds(sandbox)),
             cpus=int(conf.get("cpus", 1)),
             memory_mb=_memory_mb(job),
+            disk_gb=job.get("resources", {}).get("disk") or get_settings().default_disk_gb,
         )
 
     def _publish(self, sandbox: Sandbox, ti: Any, report: dict[str, Any]) -> None:

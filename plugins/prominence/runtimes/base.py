@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import pwd
 import subprocess
@@ -20,6 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from prominence.config import get_settings
+from prominence.runtimes.process import ProcessManager
 from prominence.runtimes.spec import PreparedRun, RunSpec
 
 CONTAINER_HOME = "/home/user"
@@ -66,6 +68,11 @@ class Runtime(ABC):
         `spec.env`. The host environment is built from scratch so that nothing of the worker's
         own environment (e.g. Airflow's secrets) reaches the container.
         """
+
+    def manager(self, spec: RunSpec, logger: logging.Logger | None = None) -> ProcessManager:
+        """What carries out a run of `spec`: a process group on this worker (`command_line`), unless
+        the runtime runs containers elsewhere (kubernetes: a pod)."""
+        return ProcessManager(self, spec, logger)
 
     @abstractmethod
     def version(self) -> str:

@@ -19,9 +19,13 @@ import time
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from prominence.runtimes.base import Runtime
 from prominence.runtimes.spec import RunSpec
+
+if TYPE_CHECKING:
+    # base.py builds a ProcessManager in Runtime.manager; this module needs the class for its type only.
+    from prominence.runtimes.base import Runtime
 
 log = logging.getLogger(__name__)
 

@@ -44,6 +44,7 @@ class RunSpec:
     binds: tuple[tuple[str, str], ...] = ()
     cpus: int = 1  # provisioned for the task; not yet enforced by either runtime
     memory_mb: int | None = None
+    disk_gb: int | None = None  # the job's disk: enforced only by kubernetes (ephemeral storage)
 
     @property
     def runtime(self) -> str:
