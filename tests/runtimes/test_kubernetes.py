@@ -189,6 +189,27 @@ async def test_a_pod_past_its_deadline_is_a_timed_out_run(kmock, home):
 
 
 @pytest.mark.asyncio
+async def test_killing_the_run_deletes_its_pod(kmock, home):
+    """What a deleted job (or a stopped task) does: the pod goes, and the run ends as killed."""
+    kmock[subresource("log")] << b"started\n"
+    run = PodRun(KubernetesRuntime(api=api_for(kmock.url)), spec(home, stdout=home / "stdout"))
+    running = asyncio.create_task(asyncio.to_thread(run.run))
+    while not [r for r in kmock[action.CREATE] if r.data.get("kind") == "Pod"]:
+        await asyncio.sleep(0.05)
+    pod = [r.data for r in kmock[action.CREATE] if r.data.get("kind") == "Pod"][0]
+    started = {"name": "task", "image": "busybox:1.36", "imageID": "", "ready": True, "restartCount": 0,
+               "state": {"running": {"startedAt": datetime.now(UTC).isoformat()}}}  # fmt: skip
+    kmock.objects["v1/pods", NAMESPACE, run.name] = pod | {"status": {"phase": "Running", "containerStatuses": [started]}}
+    await asyncio.sleep(0.5)
+    run.kill()
+    while not [r for r in kmock[action.DELETE] if r.name == run.name]:
+        await asyncio.sleep(0.05)
+    del kmock.objects["v1/pods", NAMESPACE, run.name]
+    result = await asyncio.wait_for(running, 60)
+    assert (result.exit_code, result.timed_out) == (-9, False)
+
+
+@pytest.mark.asyncio
 async def test_the_runtime_version_is_the_cluster_one(kmock):
     kmock["get /version/"] << {
         "major": "1",

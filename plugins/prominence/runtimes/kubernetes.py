@@ -223,7 +223,12 @@ class PodRun:
         wall = time.monotonic() - self._started
         if not started:
             return RunResult(KILLED, round(wall, 3), 0.0, 0, timed_out=wall >= self.spec.walltime_seconds)
-        remote = self.manager.await_pod_completion(self.pod, container_name=CONTAINER)
+        try:
+            remote = self.manager.await_pod_completion(self.pod, container_name=CONTAINER)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+            return RunResult(KILLED, round(time.monotonic() - self._started, 3), 0.0, 0, timed_out=False)
         wall = time.monotonic() - self._started
         timed_out = (remote.status.reason or "") == "DeadlineExceeded"
         return RunResult(exit_code_of(remote), round(wall, 3), 0.0, 0, timed_out)
