@@ -25,7 +25,7 @@ PYTEST_FLAGS ?= -q -ra --timeout=600 -p no:cacheprovider
 .PHONY: help venv system cli up down status token test test-unit test-postgres test-celery lint openapi bench run
 
 help:
-	@echo "make run | up | down | status | token USER=alice | test | lint | openapi | bench | cli | venv | system"
+	@echo "make run | up | down | status | token USER=alice | test | test-celery | lint | openapi | bench | cli | venv | system"
 
 venv: $(VENV_STAMP)
 
