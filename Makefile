@@ -1,6 +1,6 @@
 # The commands a newcomer uses (DESIGN.md §4). Configuration comes from the environment:
 # PROMINENCE_HOME, PROMINENCE_PORT, PROMINENCE_REGISTRY, PROMINENCE_DATABASE_URL,
-# PROMINENCE_WORKER_CPUS (see README.md).
+# PROMINENCE_WORKER_CPUS, PROMINENCE_EXECUTOR (see README.md).
 
 PYTHON ?= python3
 VENV := .venv
@@ -15,12 +15,17 @@ CLI_VERSION := 0.21.0
 # The second pass of `make test` runs the integration suite on PostgreSQL (trust auth on loopback).
 # The fixture creates a fresh database named after this one per session and drops it afterwards.
 TEST_POSTGRES_URL ?= postgresql+psycopg2://postgres@127.0.0.1/prominence_test
+# The third pass runs the stack with Celery workers (PostgreSQL, Redis on 127.0.0.1:6379) over the
+# tests that exercise running jobs on workers; the rest of the suite does not depend on the executor.
+CELERY_TESTS ?= tests/integration/test_celery.py tests/integration/test_jobs_api.py \
+	tests/integration/test_job_execution.py tests/integration/test_workflows.py tests/integration/test_data.py \
+	tests/integration/test_stack.py
 PYTEST_FLAGS ?= -q -ra --timeout=600 -p no:cacheprovider
 
-.PHONY: help venv system cli up down status token test test-unit test-postgres lint openapi bench run
+.PHONY: help venv system cli up down status token test test-unit test-postgres test-celery lint openapi bench run
 
 help:
-	@echo "make run | up | down | status | token USER=alice | test | lint | openapi | bench | cli | venv | system"
+	@echo "make run | up | down | status | token USER=alice | test | test-celery | lint | openapi | bench | cli | venv | system"
 
 venv: $(VENV_STAMP)
 
@@ -64,6 +69,7 @@ token:
 test: system venv cli
 	$(PY) -m pytest $(PYTEST_FLAGS) tests
 	$(MAKE) --no-print-directory test-postgres
+	$(MAKE) --no-print-directory test-celery
 
 test-unit: venv
 	$(PY) -m pytest $(PYTEST_FLAGS) tests --ignore=tests/integration
@@ -75,6 +81,20 @@ test-postgres: venv
 		echo "test-postgres: PostgreSQL is not reachable on 127.0.0.1" >&2; exit 1; \
 	else \
 		echo "test-postgres: PostgreSQL is not reachable on 127.0.0.1, skipped"; \
+	fi
+
+test-celery: venv
+	@if ! pg_isready -q -h 127.0.0.1; then \
+		reason="PostgreSQL is not reachable on 127.0.0.1"; \
+	elif ! $(PY) -c 'import redis; redis.Redis().ping()' 2>/dev/null; then \
+		reason="Redis is not reachable on 127.0.0.1:6379"; \
+	fi; \
+	if [ -z "$$reason" ]; then \
+		PROMINENCE_EXECUTOR=celery PROMINENCE_DATABASE_URL=$(TEST_POSTGRES_URL) $(PY) -m pytest $(PYTEST_FLAGS) $(CELERY_TESTS); \
+	elif [ -n "$$CI" ]; then \
+		echo "test-celery: $$reason" >&2; exit 1; \
+	else \
+		echo "test-celery: $$reason, skipped"; \
 	fi
 
 # The import rules of .importlinter, module size and local imports, ruff's lint rules and its

@@ -7,6 +7,8 @@ the ratio; the results also go to bench/results/latest.json. Nothing here assert
 The workflow sweep sections are sized by BENCH_SWEEP_MEMBERS (default 200: a 10,000-member sweep
 takes hours on a small machine, run `bench/workflow_sweep.py` for that) and
 BENCH_SWEEP_ACCEPTED_MEMBERS (default 100,000, watched for 60 s then deleted); 0 skips either.
+BENCH_EXECUTOR_JOBS (default 500; 0 skips) trivial jobs then run on stacks of their own with
+LocalExecutor and with Celery (one worker, two workers), `bench/executors.py`.
 """
 
 from __future__ import annotations
@@ -21,12 +23,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench import latency, memory, rest, throughput, workflow_sweep  # noqa: E402
+from bench import executors, latency, memory, rest, throughput, workflow_sweep  # noqa: E402
 from bench.stack import fresh_stack  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "latest.json"
 SWEEP_MEMBERS = int(os.environ.get("BENCH_SWEEP_MEMBERS", "200"))
 SWEEP_ACCEPTED_MEMBERS = int(os.environ.get("BENCH_SWEEP_ACCEPTED_MEMBERS", "100000"))
+EXECUTOR_JOBS = int(os.environ.get("BENCH_EXECUTOR_JOBS", str(executors.JOBS)))
 
 
 def rows_of(results: dict) -> list[tuple[str, float, str, float, str]]:
@@ -66,6 +69,11 @@ def rows_of(results: dict) -> list[tuple[str, float, str, float, str]]:
         rows.append((f"{label}: most members idle", a["max_idle"], "≤ 20", 20, "jobs"))
         rows.append((f"{label}: describe p50", a["describe_p50_ms"], "", health[max(health)]["p50_ms"], "ms"))
         rows.append((f"{label}: peak PSS whole stack", a["peak_pss_mib"], "", a["idle_pss_mib"], "MiB"))
+    local = results.get("executors", {}).get("LocalExecutor")
+    for name, r in results.get("executors", {}).items():
+        rows.append((f"{name}: throughput, {r['jobs']} jobs", r["jobs_per_minute"], "", local["jobs_per_minute"], "jobs/min"))
+        rows.append((f"{name}: submit → completed p50", r["latency_p50_s"], "", local["latency_p50_s"], "s"))
+        rows.append((f"{name}: submit → completed p90", r["latency_p90_s"], "", local["latency_p90_s"], "s"))
     return rows
 
 
@@ -87,6 +95,8 @@ def main() -> None:
             results["workflow_sweep"] = workflow_sweep.run(stack, SWEEP_MEMBERS)
         if SWEEP_ACCEPTED_MEMBERS:
             results["workflow_sweep_accepted"] = workflow_sweep.accepted(stack, SWEEP_ACCEPTED_MEMBERS)
+    if EXECUTOR_JOBS:
+        results["executors"] = executors.run(EXECUTOR_JOBS)
     results["machine"] = {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}
     results["seconds"] = time.time() - started
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

@@ -51,10 +51,12 @@ def _free_port() -> int:
 
 
 @contextmanager
-def fresh_stack() -> Iterator[BenchStack]:
+def fresh_stack(extra_env: dict[str, str] | None = None) -> Iterator[BenchStack]:
+    """`extra_env` configures the stack beyond its defaults (e.g. Celery mode, bench/executors.py)."""
     home = Path(tempfile.mkdtemp(prefix="prominence-bench-"))
     env = {
         **os.environ,
+        **(extra_env or {}),
         "PROMINENCE_HOME": str(home),
         "PROMINENCE_PORT": str(_free_port()),
         "PROMINENCE_REGISTRY": f"127.0.0.1:{_free_port()}",

@@ -2,6 +2,7 @@
 # Install the system pieces the container runtimes need, as root, on Debian bookworm:
 # the local registry and image tools from bookworm, and apptainer from Debian sid relocated onto
 # a private copy of sid's libc (bookworm has no apptainer package; sid's needs glibc >= 2.38).
+# docker-compose only checks docker/compose.yaml in the tests (tests/scripts/test_compose.py).
 # Idempotent: a fast no-op when everything is present.
 set -eu
 
@@ -9,7 +10,7 @@ PREFIX=${PROMINENCE_APPTAINER_PREFIX:-/opt/prominence/apptainer}
 BINLINK=/usr/local/bin/apptainer
 # passt: `pasta`, the user-mode network of each job's namespace (only the API's port on loopback).
 PACKAGES="python3-venv postgresql-client time docker-registry skopeo umoci busybox-static proot patchelf squashfs-tools uidmap
-e2fsprogs ca-certificates passt"
+e2fsprogs ca-certificates passt docker-compose"
 SID_PACKAGES="apptainer libc6 libseccomp2 libsqlite3-0"
 ARCH_LIBDIR=lib/x86_64-linux-gnu
 

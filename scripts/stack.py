@@ -26,11 +26,11 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import stack_celery
 import supervision
 from leftovers import MARKER, stack_processes, sweep, wait_until
 from stack_config import (
     BIN,
-    COMPONENTS,
     REPO,
     Stack,
     component_commands,
@@ -145,7 +145,10 @@ def user_mode_networking() -> None:
 
 def prepare(stack: Stack, env: dict[str, str]) -> None:
     host, port = stack.registry.rsplit(":", 1)
-    check_free([("127.0.0.1", stack.port), (host, int(port))] + ([("127.0.0.1", stack.s3_port)] if embedded_s3(stack) else []))
+    mode = stack_celery.CeleryMode.load(stack.home)
+    log_ports = [("127.0.0.1", p) for p in (mode.log_ports().values() if mode else ())]
+    s3_port = [("127.0.0.1", stack.s3_port)] if embedded_s3(stack) else []
+    check_free([("127.0.0.1", stack.port), (host, int(port)), *s3_port, *log_ports])
     private_home(stack)
     if embedded_s3(stack):
         # rclone serves each folder of its root as a bucket: this is the bucket, created once.
@@ -180,7 +183,8 @@ def push_sample_image(stack: Stack, env: dict[str, str]) -> None:
 
 def configure(stack: Stack, env: dict[str, str]) -> None:
     """The pool jobs run in (sized to the worker's cores) and the admin user of the Airflow UI."""
-    airflow(stack, env, "pools", "set", "prominence", str(worker_cpus()), "PROMINENCE jobs")
+    slots = stack_celery.pool_slots(stack_celery.CeleryMode.load(stack.home), worker_cpus())
+    airflow(stack, env, "pools", "set", "prominence", str(slots), "PROMINENCE jobs")
     user = airflow(
         stack,
         env,
@@ -205,6 +209,12 @@ def configure(stack: Stack, env: dict[str, str]) -> None:
 
 def cmd_up(stack: Stack, timeout: float) -> int:
     t0 = time.monotonic()
+    try:
+        mode = stack_celery.CeleryMode.load(stack.home)
+        if mode:
+            stack_celery.check(stack, mode)
+    except ValueError as e:
+        raise StackError(str(e)) from None
     env = {**os.environ, **stack_env(stack), MARKER: str(stack.home)}
     if embedded_s3(stack):
         # rclone reads its credentials from here (CSV of "access,secret"), not from its argv.
@@ -214,6 +224,7 @@ def cmd_up(stack: Stack, timeout: float) -> int:
         stop_all(stack)  # orphans of a supervisord that was killed would hold the ports
         prepare(stack, env)
         stack.record()
+        stack_celery.record(stack.home, mode)
         shared, own = component_envs(env)
         supervision.start(stack, commands, shared, own)
         # The CLI calls overlap the components' start-up instead of preceding it.
@@ -232,7 +243,7 @@ def cmd_up(stack: Stack, timeout: float) -> int:
         looping = [name for name, info in infos.items() if info["statename"] == "FATAL" or len(starts[name]) > 3]
         if stack.pid("supervisor") is None or looping or time.monotonic() > deadline:
             print(f"stack not healthy: {state}, crash loop: {looping}; see {stack.path('logs')}", file=sys.stderr)
-            for name in ("supervisor", *COMPONENTS):
+            for name in ("supervisor", *commands):
                 log = stack.path("logs", f"{name}.log")
                 if log.exists():
                     print(f"--- {log} (tail)", *log.read_text(errors="replace").splitlines()[-15:], sep="\n", file=sys.stderr)
@@ -272,8 +283,8 @@ def stop_all(stack: Stack) -> list[int]:
         supervision.stop(stack)
         wait_until(lambda: stack.pid("supervisor") is None, supervision.STOP_GRACE + 10)
     remaining = sweep(stack.path("run"), stack.home, seen)
-    for name in ("supervisor", *COMPONENTS):
-        stack.pid_file(name).unlink(missing_ok=True)
+    for pid_file in stack.path("run").glob("*.pid"):
+        pid_file.unlink(missing_ok=True)
     return remaining
 
 

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from leftovers import read_pid
+from stack_celery import CeleryMode, celery_env, worker_commands
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-COMPONENTS = ("registry", "s3", "api-server", "scheduler", "dag-processor", "triggerer")
 SAMPLE_IMAGE = "prominence/busybox:latest"
 # The user that jobs started from DAGs through the `prominence_default` connection belong to.
 DAGS_USER = "airflow"
@@ -212,6 +212,7 @@ def stack_env(stack: Stack) -> dict[str, str]:
         "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "600",
     }
     env.update(s3_env(stack, values))
+    env.update(celery_env(stack, CeleryMode.load(stack.home), worker_cpus()))
     env["AIRFLOW_CONN_PROMINENCE_DEFAULT"] = dags_connection(stack, values["PROMINENCE_JOB_TOKEN_SECRET"])
     if stack.database_url:
         env["PROMINENCE_DATABASE_URL"] = stack.database_url
@@ -250,4 +251,5 @@ def component_commands(stack: Stack) -> dict[str, list[str]]:
     }
     if not embedded_s3(stack):
         del commands["s3"]
+    commands.update(worker_commands(CeleryMode.load(stack.home), airflow, worker_cpus()))
     return commands

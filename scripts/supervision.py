@@ -16,6 +16,7 @@ import xmlrpc.client
 from pathlib import Path
 
 from leftovers import become_subreaper, record_session, wait_until
+from stack_celery import WORKER_PRIORITY
 from stack_config import BIN, REPO, Stack
 from supervisor.xmlrpc import SupervisorTransport
 
@@ -24,7 +25,8 @@ START_SECONDS = 10
 START_RETRIES = 10
 # Started in ascending, stopped in descending order: the scheduler stops first, while the
 # api-server still answers, so its running tasks are told to stop and report back, and their
-# jobs run again after the next `up` instead of failing.
+# jobs run again after the next `up` instead of failing. Celery workers (`worker-N`) stop right
+# after the scheduler, for the same reason: their tasks report back to the api-server.
 PRIORITY = {"registry": 100, "s3": 100, "api-server": 200, "dag-processor": 300, "triggerer": 300, "scheduler": 400}
 PID_FILES = "pidfiles"
 ACTIVE = {"STARTING", "RUNNING", "BACKOFF", "STOPPING"}
@@ -69,7 +71,7 @@ def render_config(stack: Stack, commands: dict[str, list[str]], own_env: dict[st
     for name, argv in commands.items():
         own = ",".join(f'{key}="{value}"'.replace("%", "%%") for key, value in own_env.get(name, {}).items())
         sections.append(
-            f"[program:{name}]\ncommand = {quoted(argv)}\npriority = {PRIORITY[name]}\numask = {umask}\n"
+            f"[program:{name}]\ncommand = {quoted(argv)}\npriority = {PRIORITY.get(name, WORKER_PRIORITY)}\numask = {umask}\n"
             + (f"environment = {own}\n" if own else "")
             + f"startsecs = {START_SECONDS}\nstartretries = {START_RETRIES}\nautorestart = true\n"
             f"stopsignal = TERM\nstopwaitsecs = {STOP_GRACE}\nstopasgroup = true\nkillasgroup = true\n"
@@ -131,8 +133,8 @@ def components(stack: Stack) -> dict[str, dict] | None:
 
 
 def stop(stack: Stack) -> None:
-    """The scheduler first, then the other components together, then supervisord itself, whose
-    pid-file listener thus sees every component stop."""
+    """The scheduler first, then the Celery workers, then the other components together, then
+    supervisord itself, whose pid-file listener thus sees every component stop."""
     server = rpc(stack).supervisor
 
     def stopping() -> list[str]:
@@ -141,6 +143,10 @@ def stop(stack: Stack) -> None:
     try:
         if "scheduler" in stopping():
             server.stopProcess("scheduler", True)
+        workers = [name for name in stopping() if name not in PRIORITY]
+        for name in workers:
+            server.stopProcess(name, False)
+        wait_until(lambda: not set(workers) & set(stopping()), STOP_GRACE + 5)
         for name in stopping():
             server.stopProcess(name, False)
         wait_until(lambda: not stopping(), STOP_GRACE + 5)

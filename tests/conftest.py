@@ -16,6 +16,7 @@ os.environ.setdefault("PROMINENCE_JOB_TOKEN_SECRET", secrets.token_urlsafe(32))
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "integration: needs a running Airflow / external services")
+    config.addinivalue_line("markers", "celery: needs the Celery stack (PROMINENCE_EXECUTOR=celery)")
 
 
 @pytest.fixture(scope="session")

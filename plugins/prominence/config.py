@@ -54,6 +54,13 @@ class Settings(BaseSettings):
     kv_max_bytes: int = 16000
     # Registries the runtimes reach over plain HTTP (host:port, comma-separated); never global.
     insecure_registries: str = "127.0.0.1:5000"
+    # The runtime of every task when set (e.g. `kubernetes` on a cluster without apptainer).
+    runtime: str | None = None
+    # The kubernetes runtime: where pods run, the ReadWriteMany claim holding the sandboxes (mounted
+    # by the workers at <home>/sandboxes), and the uid containers run as (never root).
+    kubernetes_namespace: str = "prominence"
+    kubernetes_claim: str = "prominence-sandboxes"
+    kubernetes_uid: int = 1000
     # udocker's repository of images and containers; default <home>/udocker.
     udocker_dir: Path | None = None
     # Host uids (and gids) that jobs run as, one per running job: `first-last`, never the stack's.

@@ -3,12 +3,16 @@
 
 With PROMINENCE_DATABASE_URL set (the PostgreSQL pass of `make test`), the session gets a fresh
 database named after the one in the URL, dropped at the end, so runs never see each other's jobs.
+With PROMINENCE_EXECUTOR=celery as well (the Celery pass), the stack runs Celery workers on an
+empty Redis database of its own, so no other stack's workers take its tasks; tests marked
+`celery` run only then.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import random
 import secrets
 import socket
 import subprocess
@@ -25,9 +29,12 @@ STACK_PY = REPO / "scripts" / "stack.py"
 
 
 def pytest_collection_modifyitems(items):
+    celery = os.environ.get("PROMINENCE_EXECUTOR") == "celery"
     for item in items:
         if Path(str(item.fspath)).is_relative_to(Path(__file__).parent):
             item.add_marker(pytest.mark.integration)
+        if item.get_closest_marker("celery") and not celery:
+            item.add_marker(pytest.mark.skip(reason="needs the Celery stack (PROMINENCE_EXECUTOR=celery)"))
 
 
 @dataclass
@@ -82,6 +89,17 @@ def postgres(url: str, statement: str) -> None:
         conn.close()
 
 
+def empty_redis_database(host: str = "127.0.0.1", port: int = 6379) -> str:
+    """The URL of a Redis database holding no key (Redis has 16), as a broker of this session only."""
+    # The client loads only for the Celery pass.
+    import redis
+
+    for db in random.sample(range(1, 16), 15):
+        if redis.Redis(host=host, port=port, db=db).dbsize() == 0:
+            return f"redis://{host}:{port}/{db}"
+    raise RuntimeError(f"no empty Redis database on {host}:{port}")
+
+
 @pytest.fixture(scope="session")
 def stack(reachable_tmp) -> RunningStack:
     home = reachable_tmp / "prominence"
@@ -102,6 +120,9 @@ def stack(reachable_tmp) -> RunningStack:
         base = make_url(os.environ["PROMINENCE_DATABASE_URL"])
         database = base.set(database=f"{base.database or 'prominence'}_{secrets.token_hex(4)}")
         env["PROMINENCE_DATABASE_URL"] = database.render_as_string(hide_password=False)
+    if os.environ.get("PROMINENCE_EXECUTOR") == "celery":
+        env.setdefault("PROMINENCE_CELERY_BROKER_URL", empty_redis_database())
+        env["PROMINENCE_CELERY_LOG_PORT"] = str(free_port())
     running = RunningStack(home=home, url="", env=env)
     try:
         up = running.stack_py("up")

@@ -112,6 +112,10 @@ def test_walltime_kills_the_job(alice, slow_jobs):
     assert (described["status"], described["statusReason"]) == ("killed", "Walltime limit exceeded")
 
 
+@pytest.mark.skipif(
+    os.environ.get("PROMINENCE_EXECUTOR") == "celery",
+    reason="with several workers the pool always holds more than one job's cpus",
+)
 def test_a_job_queued_too_long_fails(alice, slow_jobs):
     described = alice.wait(slow_jobs["queued"], timeout=240)
     assert (described["status"], described["statusReason"]) == ("failed", "Maximum time queued was exceeded")

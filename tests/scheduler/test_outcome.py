@@ -92,3 +92,9 @@ def test_walltime_wins_over_a_stage_out_failure():
     result = staged(report(0, error="WallTimeLimitExceeded", succeeded=False),
                     stageout={"files": [{"name": "a", "status": "failedNoSuchFile"}], "directories": []})
     assert (result.status, result.reason) == ("killed", "Walltime limit exceeded")
+
+
+def test_the_site_is_the_worker_that_ran_the_first_task():
+    assert outcome(report(1, site="worker-2@h"), report(0, site="worker-1@h")).execution["site"] == "worker-1@h"
+    assert outcome(report(0)).execution["site"] == "site-a"
+    assert "site" not in outcome(report(0, site="worker-1@h")).execution["tasks"][0]

@@ -152,7 +152,7 @@ class Task(WireModel):
 
     image: Annotated[str, Field(min_length=1)]
     image_pull_credential: ImagePullCredential | None = None
-    runtime: Literal["singularity", "udocker"] | None = None
+    runtime: Literal["singularity", "udocker", "kubernetes"] | None = None
     env: dict[str, Annotated[str, PlainValidator(_env_value)]] = Field(default_factory=dict)
     app: str | None = None
     procs_per_node: Annotated[int, Field(ge=1, le=MAX_CPUS)] | None = None

@@ -52,6 +52,8 @@ class ContainerTaskOperator(BaseOperator):
             "retries": ti.try_number - 1,
             "startTime": int(time.time()),
             "cpu": cpu_info(),
+            # The worker that ran it: with Celery, one of several (execution.site).
+            "site": get_settings().site,
         }
         runtime = get_runtime(task.get("runtime", "singularity"))
         identity = take_identity(sandbox) if runtime.confined else None
@@ -72,7 +74,7 @@ class ContainerTaskOperator(BaseOperator):
         spec = self._run_spec(image, sandbox, job, conf)
         if identity is not None:
             spec = replace(spec, identity=identity, scratch=sandbox.scratch, forward_ports=_api_ports())
-        self._manager = ProcessManager(runtime, spec, self.log)
+        self._manager = runtime.manager(spec, self.log)
         result = self._manager.run()
         if self._interrupted:
             # Not the task's doing: run it again when the scheduler can (a deleted job's run has
@@ -146,6 +148,7 @@ class ContainerTaskOperator(BaseOperator):
             binds=tuple(artifact_binds(sandbox)),
             cpus=int(conf.get("cpus", 1)),
             memory_mb=_memory_mb(job),
+            disk_gb=job.get("resources", {}).get("disk") or get_settings().default_disk_gb,
         )
 
     def _publish(self, sandbox: Sandbox, ti: Any, report: dict[str, Any]) -> None:

@@ -18,10 +18,8 @@ from prominence.runtimes.base import (
     CONTAINER_HOME,
     CONTAINER_PATH,
     CONTAINER_TMP,
-    ImagePullError,
     PullResult,
     Runtime,
-    RuntimeNotAvailableError,
     container_env,
     find_pulled,
     insecure_registries,
@@ -30,6 +28,7 @@ from prominence.runtimes.base import (
     registry_of,
     run_tool,
 )
+from prominence.runtimes.errors import ImagePullError, RuntimeNotAvailableError
 from prominence.runtimes.spec import PreparedRun, RunSpec
 
 log = logging.getLogger(__name__)

@@ -8,19 +8,20 @@ failed` even where the runtime's exit code cannot tell (apptainer exits 255 for 
 
 from __future__ import annotations
 
-import fcntl
 import json
+import logging
 import os
 import pwd
 import subprocess
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from prominence.config import get_settings
+from prominence.runtimes.errors import ImagePullError
+from prominence.runtimes.process import ProcessManager
 from prominence.runtimes.spec import PreparedRun, RunSpec
 
 if TYPE_CHECKING:
@@ -30,14 +31,6 @@ CONTAINER_HOME = "/home/user"
 CONTAINER_TMP = "/tmp"
 CONTAINER_PATH = "/usr/local/bin:/usr/bin:/usr/local/sbin:/usr/sbin:/bin"
 RECORD = "pull.json"
-
-
-class RuntimeNotAvailableError(RuntimeError):
-    """The runtime's executable is not installed on this worker."""
-
-
-class ImagePullError(RuntimeError):
-    """The image could not be pulled or prepared: the job fails with `Container image pull failed`."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +68,11 @@ class Runtime(ABC):
         own environment (e.g. Airflow's secrets) reaches the container; the container's
         variables travel in it, never on the command line (world-readable in /proc).
         """
+
+    def manager(self, spec: RunSpec, logger: logging.Logger | None = None) -> ProcessManager:
+        """What carries out a run of `spec`: a process group on this worker (`command_line`), unless
+        the runtime runs containers elsewhere (kubernetes: a pod)."""
+        return ProcessManager(self, spec, logger)
 
     @abstractmethod
     def version(self) -> str:
@@ -147,18 +145,6 @@ def registry_of(image: str) -> tuple[str | None, str]:
 def insecure_registries() -> set[str]:
     """Registries reached over plain HTTP: only those listed in `PROMINENCE_INSECURE_REGISTRIES`."""
     return {r.strip() for r in get_settings().insecure_registries.split(",") if r.strip()}
-
-
-@contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on `path` (created if absent) for the duration of the block."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def images_dir(sandbox: Path) -> Path:

@@ -19,7 +19,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from prominence.runtimes.base import RuntimeNotAvailableError
+from prominence.runtimes.errors import RuntimeNotAvailableError
 from prominence.runtimes.identity import JobIdentity, as_identity
 
 # The namespace's first process waits for the go on stdin, then runs the runtime with /dev/null

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from prominence.config import get_settings
-from prominence.runtimes.base import file_lock
+from prominence.runtimes.errors import file_lock
 
 ACCOUNT_PREFIX = "prom"
 

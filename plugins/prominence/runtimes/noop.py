@@ -17,7 +17,6 @@ from pathlib import Path
 from prominence.runtimes.base import (
     CONTAINER_HOME,
     CONTAINER_PATH,
-    ImagePullError,
     PullResult,
     Runtime,
     container_env,
@@ -25,6 +24,7 @@ from prominence.runtimes.base import (
     new_image_dir,
     record_pull,
 )
+from prominence.runtimes.errors import ImagePullError
 from prominence.runtimes.spec import PreparedRun, RunSpec
 
 STEPS = Path(__file__).with_name("noop_steps.py")

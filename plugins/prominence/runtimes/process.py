@@ -18,13 +18,17 @@ import time
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from prominence.config import get_settings
 from prominence.contract.sandbox import cap_log
-from prominence.runtimes.base import Runtime
 from prominence.runtimes.confine import MemoryLimit, Network, confined_argv
 from prominence.runtimes.identity import JobIdentity
 from prominence.runtimes.spec import RunSpec
+
+if TYPE_CHECKING:
+    # base.py builds a ProcessManager in Runtime.manager; this module needs the class for its type only.
+    from prominence.runtimes.base import Runtime
 
 log = logging.getLogger(__name__)
 

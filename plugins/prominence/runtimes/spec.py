@@ -54,6 +54,7 @@ class RunSpec:
     identity: JobIdentity | None = None
     scratch: Path | None = None
     forward_ports: tuple[int, ...] = ()
+    disk_gb: int | None = None  # the job's disk: enforced only by kubernetes (ephemeral storage)
 
     @property
     def runtime(self) -> str:

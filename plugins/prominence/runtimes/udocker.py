@@ -34,9 +34,7 @@ from prominence.runtimes.base import (
     CONTAINER_TMP,
     PullResult,
     Runtime,
-    RuntimeNotAvailableError,
     container_env,
-    file_lock,
     find_pulled,
     insecure_registries,
     new_image_dir,
@@ -45,6 +43,7 @@ from prominence.runtimes.base import (
     run_tool,
     run_user,
 )
+from prominence.runtimes.errors import RuntimeNotAvailableError, file_lock
 from prominence.runtimes.identity import JobIdentity, as_identity, store_identity
 from prominence.runtimes.spec import PreparedRun, RunSpec
 

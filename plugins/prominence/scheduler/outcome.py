@@ -60,7 +60,8 @@ def outcome_from_reports(
     `{"files": [...], "directories": [...]}`, spec §13.9)."""
     reports = sorted((r for r in reports if not r.get("skipped")), key=lambda r: r["index"])
     execution: dict[str, Any] = {
-        "site": site,
+        # Where the first task ran (each container task reports its worker's site), else `site`.
+        "site": next((r["site"] for r in reports if r.get("site")), site),
         "provisionedResources": provisioned,
         "runtimeVersion": {r["runtime"]: r["runtimeVersion"] for r in reports if r.get("runtimeVersion")},
         "tasks": [{k: r[k] for k in TASK_FIELDS if r.get(k) is not None} for r in reports],
