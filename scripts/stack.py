@@ -28,7 +28,18 @@ from pathlib import Path
 
 import supervision
 from leftovers import MARKER, stack_processes, sweep, wait_until
-from stack_config import BIN, COMPONENTS, REPO, Stack, component_commands, embedded_s3, load_secrets, stack_env, worker_cpus
+from stack_config import (
+    BIN,
+    COMPONENTS,
+    REPO,
+    WEBSERVER_CONFIG,
+    Stack,
+    component_commands,
+    embedded_s3,
+    load_secrets,
+    stack_env,
+    worker_cpus,
+)
 
 # -- commands ----------------------------------------------------------------------------------
 
@@ -107,6 +118,7 @@ def prepare(stack: Stack, env: dict[str, str]) -> None:
     check_free([("127.0.0.1", stack.port), (host, int(port))] + ([("127.0.0.1", stack.s3_port)] if embedded_s3(stack) else []))
     for sub in ("airflow", "run", "logs", "sandboxes", "registry", "udocker", "workflows"):
         stack.path(sub).mkdir(parents=True, exist_ok=True)
+    stack.path("airflow", "webserver_config.py").write_text(WEBSERVER_CONFIG)
     if embedded_s3(stack):
         # rclone serves each folder of its root as a bucket: this is the bucket, created once.
         stack.path("s3", env["PROMINENCE_S3_BUCKET"]).mkdir(parents=True, exist_ok=True)

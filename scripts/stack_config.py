@@ -19,6 +19,14 @@ COMPONENTS = ("registry", "s3", "api-server", "scheduler", "dag-processor", "tri
 SAMPLE_IMAGE = "prominence/busybox:latest"
 # The user that jobs started from DAGs through the `prominence_default` connection belong to.
 DAGS_USER = "airflow"
+# The Airflow UI's login (the FAB auth manager reads <AIRFLOW_HOME>/webserver_config.py): through
+# the OIDC provider when PROMINENCE_OIDC_URL and the UI's client are set, else Airflow's user table.
+WEBSERVER_CONFIG = '''"""Written by scripts/stack.py at each `up`: the UI's login, from PROMINENCE_OIDC_* (docs/ui.md)."""
+
+from prominence.auth.ui_login import fab_settings
+
+globals().update(fab_settings())
+'''
 
 
 @dataclass(frozen=True)

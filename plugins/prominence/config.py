@@ -65,6 +65,11 @@ class Settings(BaseSettings):
     # How long a token's userinfo answer is reused, and for how many tokens at most.
     oidc_cache_seconds: float = 60.0
     oidc_cache_size: int = 1024
+    # The Airflow UI's OAuth client at the same provider: with both, the UI logs in through it.
+    oidc_ui_client_id: str | None = None
+    oidc_ui_client_secret: SecretStr | None = None
+    # Members of this OIDC group get Airflow's Admin role (they see every user's runs).
+    ui_admin_group: str | None = None
     # Object storage (spec §9): any S3. `scripts/stack.py` points these at its embedded server.
     s3_endpoint_url: str | None = None
     s3_region: str = "us-east-1"
