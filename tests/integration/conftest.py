@@ -13,6 +13,8 @@ import secrets
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,15 +80,16 @@ def postgres(url: str, statement: str) -> None:
         conn.close()
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory) -> RunningStack:
-    home = tmp_path_factory.mktemp("prominence")
+@contextmanager
+def running_stack(home: Path, **settings: str) -> Iterator[RunningStack]:
+    """A stack in `home` on free ports, with `settings` added to its environment, stopped after."""
     env = {
         **os.environ,
         "PROMINENCE_HOME": str(home),
         "PROMINENCE_PORT": str(free_port()),
         "PROMINENCE_REGISTRY": f"127.0.0.1:{free_port()}",
         "PROMINENCE_S3_PORT": str(free_port()),
+        **settings,
     }
     database = None
     if os.environ.get("PROMINENCE_DATABASE_URL"):
@@ -108,6 +111,12 @@ def stack(tmp_path_factory) -> RunningStack:
         if database is not None:
             postgres(env["PROMINENCE_DATABASE_URL"], f'DROP DATABASE IF EXISTS "{database.database}" WITH (FORCE)')
         assert down.returncode == 0, f"stack.py down failed:\n{down.stdout}\n{down.stderr}"
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory) -> Iterator[RunningStack]:
+    with running_stack(tmp_path_factory.mktemp("prominence")) as running:
+        yield running
 
 
 @pytest.fixture(scope="session")
