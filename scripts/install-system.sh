@@ -2,13 +2,14 @@
 # Install the system pieces the container runtimes need, as root, on Debian bookworm:
 # the local registry and image tools from bookworm, and apptainer from Debian sid relocated onto
 # a private copy of sid's libc (bookworm has no apptainer package; sid's needs glibc >= 2.38).
+# The browser tests need chromium and its driver, and Node.js for the test OIDC provider.
 # Idempotent: a fast no-op when everything is present.
 set -eu
 
 PREFIX=${PROMINENCE_APPTAINER_PREFIX:-/opt/prominence/apptainer}
 BINLINK=/usr/local/bin/apptainer
 PACKAGES="python3-venv postgresql-client time docker-registry skopeo umoci busybox-static proot patchelf squashfs-tools uidmap
-e2fsprogs ca-certificates"
+e2fsprogs ca-certificates chromium chromium-driver"
 SID_PACKAGES="apptainer libc6 libseccomp2 libsqlite3-0"
 ARCH_LIBDIR=lib/x86_64-linux-gnu
 
@@ -22,6 +23,8 @@ install_debian_packages() {
         status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
         [ "$status" = "install ok installed" ] || missing="$missing $pkg"
     done
+    # A Node.js of another origin (say, NodeSource's, which bundles npm) is used as it is.
+    command -v node >/dev/null && command -v npm >/dev/null || missing="$missing nodejs npm"
     [ -n "$missing" ] || return 0
     log "installing$missing"
     apt-get update -qq
