@@ -57,10 +57,13 @@ def fab_settings() -> dict[str, Any]:
     """FAB's settings: OAuth through the provider when PROMINENCE_OIDC_URL and the UI's client are
     configured, else Airflow's own user database."""
     settings = get_settings()
+    # As in Airflow's default webserver_config.py: forms carry a CSRF token valid for the session.
+    forms = {"WTF_CSRF_ENABLED": True, "WTF_CSRF_TIME_LIMIT": None}
     if not (settings.oidc_url and settings.oidc_ui_client_id and settings.oidc_ui_client_secret):
-        return {"AUTH_TYPE": AUTH_DB}
+        return {**forms, "AUTH_TYPE": AUTH_DB}
     issuer = settings.oidc_url.rstrip("/")
     return {
+        **forms,
         "AUTH_TYPE": AUTH_OAUTH,
         "SECURITY_MANAGER_CLASS": ProminenceSecurityManager,
         "AUTH_USER_REGISTRATION": True,
