@@ -27,6 +27,11 @@ from prominence.auth.ui_login import fab_settings
 
 globals().update(fab_settings())
 '''
+# Secrets that one component needs and the others must not hold: the token signing key is the
+# api-server's alone (it mints job and workflow tokens), so no scheduler task, and so no job,
+# can ever find it in its environment.
+# The UI's OAuth client secret (docs/ui.md) is the api-server's too, when there is one.
+OWN_SECRETS = {"api-server": ("PROMINENCE_JOB_TOKEN_SECRET", "PROMINENCE_OIDC_UI_CLIENT_SECRET")}
 
 
 @dataclass(frozen=True)
@@ -146,6 +151,7 @@ def worker_cpus() -> int:
 def dags_connection(stack: Stack, secret: str) -> str:
     """Airflow connection `prominence_default`, which `ProminenceJobOperator` uses: the stack's own
     API with a token of the service user DAGS_USER, minted at each `up` (valid for a year)."""
+    # Imported only when a connection is minted: `status` and `down` must not pay for the package.
     from prominence.auth.tokens import mint_token
 
     return json.dumps({"conn_type": "http", "host": stack.api_url, "password": mint_token(DAGS_USER, secret=secret)})
@@ -219,6 +225,13 @@ def stack_env(stack: Stack) -> dict[str, str]:
     if stack.database_url:
         env["PROMINENCE_DATABASE_URL"] = stack.database_url
     return env
+
+
+def component_envs(env: dict[str, str]) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    """`env` split into what every component inherits and the OWN_SECRETS of each component."""
+    own_keys = {key for keys in OWN_SECRETS.values() for key in keys}
+    shared = {key: value for key, value in env.items() if key not in own_keys}
+    return shared, {name: {key: env[key] for key in keys if key in env} for name, keys in OWN_SECRETS.items()}
 
 
 def component_commands(stack: Stack) -> dict[str, list[str]]:

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.api import ARTIFACT_HOST
+
 REPO = Path(__file__).resolve().parents[2]
 STACK_PY = REPO / "scripts" / "stack.py"
 
@@ -41,8 +43,9 @@ class RunningStack:
 
     def stack_py(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
         """Run a `scripts/stack.py` subcommand against this stack."""
-        return subprocess.run([sys.executable, str(STACK_PY), *args], env=self.env, capture_output=True,
-                              text=True, timeout=timeout)
+        return subprocess.run(
+            [sys.executable, str(STACK_PY), *args], env=self.env, capture_output=True, text=True, timeout=timeout
+        )
 
     def token(self, user: str, groups: str = "") -> str:
         """A bearer token (JWT) for `user`, as `make token` prints it."""
@@ -66,6 +69,7 @@ def free_port() -> int:
 
 def postgres(url: str, statement: str) -> None:
     """Run one statement outside a transaction against the server's `postgres` database."""
+    # The driver loads only for the PostgreSQL pass.
     import psycopg2
     from sqlalchemy.engine import make_url
 
@@ -89,6 +93,9 @@ def running_stack(home: Path, **settings: str) -> Iterator[RunningStack]:
         "PROMINENCE_PORT": str(free_port()),
         "PROMINENCE_REGISTRY": f"127.0.0.1:{free_port()}",
         "PROMINENCE_S3_PORT": str(free_port()),
+        # Stage-in downloads only from public addresses; the tests' own artifact server
+        # (test_data.py) listens on this loopback address, allow-listed the documented way.
+        "PROMINENCE_STAGEIN_ALLOWED_NETWORKS": f"{ARTIFACT_HOST}/32",
         **settings,
     }
     database = None
@@ -114,8 +121,8 @@ def running_stack(home: Path, **settings: str) -> Iterator[RunningStack]:
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory) -> Iterator[RunningStack]:
-    with running_stack(tmp_path_factory.mktemp("prominence")) as running:
+def stack(reachable_tmp) -> Iterator[RunningStack]:
+    with running_stack(reachable_tmp / "prominence") as running:
         yield running
 
 
@@ -131,6 +138,7 @@ def sample_image(stack) -> str:
 
 @pytest.fixture(scope="session")
 def alice(stack):
+    # Imported in the fixture: pytest loads conftest before tests/ is importable as a package.
     from tests.integration.api import Api
 
     return Api(stack.url, stack.token("alice"))
@@ -138,6 +146,7 @@ def alice(stack):
 
 @pytest.fixture(scope="session")
 def bob(stack):
+    # Imported in the fixture: pytest loads conftest before tests/ is importable as a package.
     from tests.integration.api import Api
 
     return Api(stack.url, stack.token("bob"))

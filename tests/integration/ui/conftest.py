@@ -88,10 +88,10 @@ def oidc_provider(tmp_path_factory) -> Iterator[OidcProvider]:
 
 
 @pytest.fixture(scope="session")
-def oidc_stack(oidc_provider, tmp_path_factory) -> Iterator[RunningStack]:
+def oidc_stack(oidc_provider, reachable_tmp) -> Iterator[RunningStack]:
     """A stack whose API accepts the provider's tokens and whose UI logs in through it."""
     with running_stack(
-        tmp_path_factory.mktemp("prominence-oidc"),
+        reachable_tmp / "prominence-oidc",
         PROMINENCE_PORT=str(oidc_provider.airflow_port),
         PROMINENCE_OIDC_URL=oidc_provider.url,
         PROMINENCE_OIDC_UI_CLIENT_ID=UI_CLIENT_ID,
