@@ -18,6 +18,9 @@ from prominence.contract.tasks import CONTAINER_TASK, PLAN_TASK, STAGE_IN_TASK, 
 from prominence.operators.container import ContainerTaskOperator
 from prominence.operators.staging import StageInOperator, StageOutOperator
 
+# The label of each container task in the UI: the job's task number and its image.
+MAP_INDEX_TEMPLATE = "task {{ ti.map_index }}: {{ dag_run.conf.job.get('images', [])[ti.map_index] | default('') }}"
+
 with DAG(
     dag_id=get_settings().job_dag_id,
     schedule=None,
@@ -35,6 +38,7 @@ with DAG(
         max_active_tis_per_dagrun=1,
         trigger_rule="none_failed",
         retry_delay=timedelta(seconds=0),
+        map_index_template=MAP_INDEX_TEMPLATE,
     ).expand(index=XComArg(plan))
     stage_out = StageOutOperator(task_id=STAGE_OUT_TASK, trigger_rule="all_done")
     [plan, stage_in] >> tasks >> stage_out

@@ -2,6 +2,7 @@
 # Install the system pieces the container runtimes need, as root, on Debian bookworm:
 # the local registry and image tools from bookworm, and apptainer from Debian sid relocated onto
 # a private copy of sid's libc (bookworm has no apptainer package; sid's needs glibc >= 2.38).
+# The browser tests need chromium and its driver, and Node.js for the test OIDC provider.
 # docker-compose only checks docker/compose.yaml in the tests (tests/scripts/test_compose.py).
 # Idempotent: a fast no-op when everything is present.
 set -eu
@@ -10,7 +11,7 @@ PREFIX=${PROMINENCE_APPTAINER_PREFIX:-/opt/prominence/apptainer}
 BINLINK=/usr/local/bin/apptainer
 # passt: `pasta`, the user-mode network of each job's namespace (only the API's port on loopback).
 PACKAGES="python3-venv postgresql-client time docker-registry skopeo umoci busybox-static proot patchelf squashfs-tools uidmap
-e2fsprogs ca-certificates passt docker-compose"
+e2fsprogs ca-certificates passt docker-compose chromium chromium-driver"
 SID_PACKAGES="apptainer libc6 libseccomp2 libsqlite3-0"
 ARCH_LIBDIR=lib/x86_64-linux-gnu
 
@@ -24,6 +25,8 @@ install_debian_packages() {
         status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
         [ "$status" = "install ok installed" ] || missing="$missing $pkg"
     done
+    # A Node.js of another origin (say, NodeSource's, which bundles npm) is used as it is.
+    command -v node >/dev/null && command -v npm >/dev/null || missing="$missing nodejs npm"
     [ -n "$missing" ] || return 0
     log "installing$missing"
     apt-get update -qq

@@ -32,6 +32,7 @@ from leftovers import MARKER, stack_processes, sweep, wait_until
 from stack_config import (
     BIN,
     REPO,
+    WEBSERVER_CONFIG,
     Stack,
     component_commands,
     component_envs,
@@ -150,6 +151,7 @@ def prepare(stack: Stack, env: dict[str, str]) -> None:
     s3_port = [("127.0.0.1", stack.s3_port)] if embedded_s3(stack) else []
     check_free([("127.0.0.1", stack.port), (host, int(port)), *s3_port, *log_ports])
     private_home(stack)
+    stack.path("airflow", "webserver_config.py").write_text(WEBSERVER_CONFIG)
     if embedded_s3(stack):
         # rclone serves each folder of its root as a bucket: this is the bucket, created once.
         stack.path("s3", env["PROMINENCE_S3_BUCKET"]).mkdir(parents=True, exist_ok=True)

@@ -19,10 +19,19 @@ BIN = Path(sys.executable).parent
 SAMPLE_IMAGE = "prominence/busybox:latest"
 # The user that jobs started from DAGs through the `prominence_default` connection belong to.
 DAGS_USER = "airflow"
+# The Airflow UI's login (the FAB auth manager reads <AIRFLOW_HOME>/webserver_config.py): through
+# the OIDC provider when PROMINENCE_OIDC_URL and the UI's client are set, else Airflow's user table.
+WEBSERVER_CONFIG = '''"""Written by scripts/stack.py at each `up`: the UI's login, from PROMINENCE_OIDC_* (docs/ui.md)."""
+
+from prominence.auth.ui_login import fab_settings
+
+globals().update(fab_settings())
+'''
 # Secrets that one component needs and the others must not hold: the token signing key is the
 # api-server's alone (it mints job and workflow tokens), so no scheduler task, and so no job,
 # can ever find it in its environment.
-OWN_SECRETS = {"api-server": ("PROMINENCE_JOB_TOKEN_SECRET",)}
+# The UI's OAuth client secret (docs/ui.md) is the api-server's too, when there is one.
+OWN_SECRETS = {"api-server": ("PROMINENCE_JOB_TOKEN_SECRET", "PROMINENCE_OIDC_UI_CLIENT_SECRET")}
 
 
 @dataclass(frozen=True)
@@ -223,7 +232,7 @@ def component_envs(env: dict[str, str]) -> tuple[dict[str, str], dict[str, dict[
     """`env` split into what every component inherits and the OWN_SECRETS of each component."""
     own_keys = {key for keys in OWN_SECRETS.values() for key in keys}
     shared = {key: value for key, value in env.items() if key not in own_keys}
-    return shared, {name: {key: env[key] for key in keys} for name, keys in OWN_SECRETS.items()}
+    return shared, {name: {key: env[key] for key in keys if key in env} for name, keys in OWN_SECRETS.items()}
 
 
 def component_commands(stack: Stack) -> dict[str, list[str]]:

@@ -71,6 +71,24 @@ class Settings(BaseSettings):
     workflow_poll_seconds: float = 1.0
     workflow_dag_prefix: str = "prominence_workflow_"
     enable_data: bool = True
+    # OIDC access tokens (spec §2 step 4): the issuer's base URL; its userinfo endpoint, by default
+    # the one its discovery document names, else <issuer>/userinfo.
+    oidc_url: str | None = None
+    oidc_userinfo_url: str | None = None
+    # The userinfo claims naming the user and their groups.
+    username_from: str = "preferred_username"
+    oidc_groups_claim: str = "groups"
+    # VO -> entitlements: a user must hold all entitlements of at least one VO (JSON).
+    required_entitlements: dict[str, list[str]] = Field(default_factory=dict)
+    oidc_timeout: float = 30.0
+    # How long a token's userinfo answer is reused, and for how many tokens at most.
+    oidc_cache_seconds: float = 60.0
+    oidc_cache_size: int = 1024
+    # The Airflow UI's OAuth client at the same provider: with both, the UI logs in through it.
+    oidc_ui_client_id: str | None = None
+    oidc_ui_client_secret: SecretStr | None = None
+    # Members of this OIDC group get Airflow's Admin role (they see every user's runs).
+    ui_admin_group: str | None = None
     # Object storage (spec §9): any S3. `scripts/stack.py` points these at its embedded server.
     s3_endpoint_url: str | None = None
     s3_region: str = "us-east-1"

@@ -32,3 +32,13 @@ class ProminencePlugin(AirflowPlugin):
     name = "prominence"
     fastapi_apps = _RestApps()
     listeners = [listener]
+    # The PROMINENCE page in the UI's navigation: an iframe of the REST app's page (rest/ui.py).
+    external_views = [
+        {
+            "name": "PROMINENCE",
+            "href": f"{get_settings().url_prefix}/ui/",
+            "url_route": "prominence",
+            "destination": "nav",
+            "nav_top_level": True,
+        }
+    ]

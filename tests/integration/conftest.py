@@ -17,6 +17,8 @@ import secrets
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,9 +102,9 @@ def empty_redis_database(host: str = "127.0.0.1", port: int = 6379) -> str:
     raise RuntimeError(f"no empty Redis database on {host}:{port}")
 
 
-@pytest.fixture(scope="session")
-def stack(reachable_tmp) -> RunningStack:
-    home = reachable_tmp / "prominence"
+@contextmanager
+def running_stack(home: Path, **settings: str) -> Iterator[RunningStack]:
+    """A stack in `home` on free ports, with `settings` added to its environment, stopped after."""
     env = {
         **os.environ,
         "PROMINENCE_HOME": str(home),
@@ -112,6 +114,7 @@ def stack(reachable_tmp) -> RunningStack:
         # Stage-in downloads only from public addresses; the tests' own artifact server
         # (test_data.py) listens on this loopback address, allow-listed the documented way.
         "PROMINENCE_STAGEIN_ALLOWED_NETWORKS": f"{ARTIFACT_HOST}/32",
+        **settings,
     }
     database = None
     if os.environ.get("PROMINENCE_DATABASE_URL"):
@@ -136,6 +139,12 @@ def stack(reachable_tmp) -> RunningStack:
         if database is not None:
             postgres(env["PROMINENCE_DATABASE_URL"], f'DROP DATABASE IF EXISTS "{database.database}" WITH (FORCE)')
         assert down.returncode == 0, f"stack.py down failed:\n{down.stdout}\n{down.stderr}"
+
+
+@pytest.fixture(scope="session")
+def stack(reachable_tmp) -> Iterator[RunningStack]:
+    with running_stack(reachable_tmp / "prominence") as running:
+        yield running
 
 
 @pytest.fixture(scope="session")

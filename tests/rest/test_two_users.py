@@ -85,6 +85,8 @@ CASES = {
         {"error": "A JWT token is required"},
     ),
     ("DELETE", "/data/{obj:path}"): ("/data/alice/secret.txt", {}, 403, {"error": "Not authorized to access this object"}),
+    # The PROMINENCE page of the Airflow UI: static but for the caller's name; its data comes from the routes above.
+    ("GET", "/ui/"): ("/ui/", {}, 200, None),
 }
 PUBLIC = {"/health", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 

@@ -1,4 +1,5 @@
-"""Who is calling (spec §2): our own HS256 tokens (users and jobs), or Airflow's tokens.
+"""Who is calling (spec §2): our own HS256 tokens (users and jobs), Airflow's tokens, or access
+tokens of the configured OIDC provider.
 
 Nothing here knows HTTP: a refused token raises AuthError, which the REST app maps to a 401.
 """
@@ -7,34 +8,16 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 
 import jwt
 
+from prominence.auth.caller import AuthError, Identity
+from prominence.auth.oidc import oidc_identity
 from prominence.auth.tokens import verify_token
+from prominence.config import get_settings
 
 log = logging.getLogger(__name__)
-AUTH_FAILURE = "Authentication failure"
-
-
-class AuthError(Exception):
-    """The bearer could not be identified (spec §2: a 401)."""
-
-    def __init__(self, message: str = AUTH_FAILURE) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-@dataclass(frozen=True)
-class Identity:
-    username: str
-    groups: str = ""
-    # UUID of the job (or workflow) when the bearer is a job token.
-    job: str | None = None
-
-    @property
-    def group_list(self) -> list[str]:
-        return [g for g in self.groups.split(",") if g]
+__all__ = ["AuthError", "Identity", "identify"]
 
 
 async def identify(authorization: str) -> Identity:
@@ -55,6 +38,8 @@ async def identify(authorization: str) -> Identity:
     username = await _airflow_user(token)
     if username:
         return Identity(username)
+    if get_settings().oidc_url:
+        return await oidc_identity(token, exp)
     raise AuthError()
 
 

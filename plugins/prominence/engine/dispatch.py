@@ -71,26 +71,28 @@ def dispatch(pending: Pending) -> None:
         row = store.get_job(session, pending.job_id)
         if row is None or row.status in TERMINAL:
             return
-        start(session, pending.job_id, pending.job_uuid, pending.job, pending.workflow_id, pending.created)
+        start(session, pending.job_id, pending.job_uuid, pending.job, pending.workflow_id, pending.created, row.owner)
     with session_scope() as session:
         # Deleted while its run was being created: that run must not start.
         if store.get_job(session, pending.job_id).status in TERMINAL:
             runs.stop_run(session, pending.job_id)
 
 
-def start(session: Session, job_id: int, job_uuid: str, job: JobDescription, workflow_id: int | None, created: int) -> None:
+def start(
+    session: Session, job_id: int, job_uuid: str, job: JobDescription, workflow_id: int | None, created: int, owner: str
+) -> None:
     """Create the job's run, or end the job `failed` when no worker could ever hold it."""
     if job.total_cpus > get_settings().worker_cpus:
         store.finish_job(session, job_id, status=JobStatus.FAILED.value, reason=NO_MATCHING_RESOURCES, end_time=int(time.time()))
     else:
         conf = run_conf(job_id, job_uuid, Sandbox.of(job_uuid), job, workflow_id)
-        runs.start_run(session, job_id, conf, len(job.tasks), created)
+        runs.start_run(session, job_id, conf, len(job.tasks), created, owner, job.name)
 
 
 def restart_run(session: Session, row: Any) -> None:
     """Queue the run of a stored job whose run was never created."""
     job = parse_job(row.spec, in_workflow=row.workflow_id is not None)
-    start(session, row.id, row.uuid, job, row.workflow_id, row.create_time)
+    start(session, row.id, row.uuid, job, row.workflow_id, row.create_time, row.owner)
 
 
 def run_conf(job_id: int, job_uuid: str, sandbox: Sandbox, job: JobDescription, workflow_id: int | None) -> dict[str, Any]:
@@ -112,6 +114,8 @@ def run_conf(job_id: int, job_uuid: str, sandbox: Sandbox, job: JobDescription, 
         # Without anything to stage these tasks are skipped at run creation (scheduler/policy.py).
         "stage_in": bool(job.artifacts),
         "stage_out": bool(job.output_files or job.output_dirs),
+        # Only for the UI's label of each mapped container task (the DAG's map_index_template).
+        "images": [task.image for task in job.tasks],
     }
     if workflow_id is not None:
         conf["workflow_id"] = workflow_id

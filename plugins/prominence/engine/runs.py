@@ -18,9 +18,12 @@ from prominence.config import get_settings
 from prominence.contract.tasks import CONF_KEY, PLAN_TASK, run_id_for
 
 
-def start_run(session: Session, job_id: int, conf: dict[str, Any], task_count: int, created: int) -> None:
+def start_run(
+    session: Session, job_id: int, conf: dict[str, Any], task_count: int, created: int, owner: str, name: str = ""
+) -> None:
     """Queue the job's run in the caller's transaction, with its plan of `task_count` tasks;
     a run that exists already (the reaper and the dispatcher both tried) is left as it is.
+    The UI shows `owner` as the run's triggering user and the job's `name` as its note.
 
     The scheduler orders waiting task instances by priority, then by their run's logical date:
     a date unique per job (its submission second plus its id in microseconds) makes that FIFO.
@@ -43,6 +46,8 @@ def start_run(session: Session, job_id: int, conf: dict[str, Any], task_count: i
             logical_date=logical_date,
             replace_microseconds=False,
             triggered_by=DagRunTriggeredByType.REST_API,
+            triggering_user_name=owner,
+            note=name or None,
             session=session,
         )
     except DagRunAlreadyExists:

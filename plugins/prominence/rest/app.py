@@ -9,7 +9,7 @@ from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from prominence.engine import reaper
-from prominence.rest import data, errors, health, jobs, kv, workflows
+from prominence.rest import data, errors, health, jobs, kv, ui, workflows
 from prominence.rest.deps import current_identity
 
 
@@ -48,6 +48,7 @@ def create_app() -> FastAPI:
     errors.install(app)
     app.add_middleware(StartHousekeeping)
     app.include_router(health.router)
+    app.include_router(ui.router)
     for resource in (jobs, workflows, kv, data):
         app.include_router(resource.router, dependencies=[Depends(current_identity)], responses=errors.errors(401))
     app.openapi = lambda: openapi_document(app)

@@ -16,12 +16,20 @@ from prominence.rest.errors import ApiError
 from prominence.store.db import session_scope
 
 DISABLED = "Functionality disabled"
+# The cookie in which Airflow's UI keeps its user's token (HttpOnly, SameSite=Lax).
+AIRFLOW_UI_COOKIE = "_token"
 
 
 async def current_identity(request: Request) -> Identity:
-    """Every route but /health requires a bearer JWT (spec §2)."""
+    """Every route but /health requires a bearer JWT (spec §2). Without an Authorization header, a
+    GET from the PROMINENCE page in Airflow's UI (same origin) carries the UI's token as a cookie;
+    it is never enough for a request that changes anything."""
+    authorization = request.headers.get("authorization", "")
+    cookie = request.cookies.get(AIRFLOW_UI_COOKIE)
+    if not authorization and cookie and request.method in ("GET", "HEAD"):
+        authorization = f"Bearer {cookie}"
     try:
-        return await identify(request.headers.get("authorization", ""))
+        return await identify(authorization)
     except AuthError as exc:
         raise ApiError(401, exc.message) from None
 

@@ -1,0 +1,78 @@
+"""Two people log into Airflow's UI through the OIDC provider (headless Chromium): each sees their
+own jobs on the PROMINENCE page with their output, neither can read the job DAG's runs or logs;
+an administrator sees every run, with its owner, the job's name and labelled container tasks."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+from tests.integration.api import Api
+from tests.integration.ui.browser import job_rows, log_into_airflow, open_prominence_page, screenshot
+
+
+@pytest.fixture(scope="module")
+def jobs(oidc_stack, oidc_sample_image) -> dict[str, int]:
+    """A finished job of alice's and one of bob's, each printing its owner's name."""
+    submitted = {}
+    for user in ("alice", "bob"):
+        api = Api(oidc_stack.url, oidc_stack.token(user))
+        job = {
+            "name": f"{user}-analysis",
+            "resources": {"cpus": 1, "memory": 1},
+            "tasks": [{"image": oidc_sample_image, "runtime": "udocker", "cmd": f"echo hello from {user}"}],
+        }
+        submitted[user] = api.submit(job)
+        assert api.wait(submitted[user])["status"] == "completed"
+    return submitted
+
+
+def airflow_api(browser, base_url: str, path: str) -> tuple[int, dict]:
+    """GET one of Airflow's own REST routes with the browser's login, as the UI itself does."""
+    answer = browser.execute_async_script(
+        """const done = arguments[arguments.length - 1];
+        fetch(arguments[0], {credentials: "same-origin"}).then(async (r) => done([r.status, await r.text()]));""",
+        f"{base_url}/api/v2/{path}",
+    )
+    return answer[0], json.loads(answer[1])
+
+
+@pytest.mark.parametrize(("user", "other"), [("alice", "bob"), ("bob", "alice")])
+def test_each_user_sees_only_their_own_jobs_and_output(oidc_stack, jobs, browser, user, other):
+    base_url = oidc_stack.url.removesuffix("/prominence/v1")
+    log_into_airflow(browser, base_url, user)
+    open_prominence_page(browser, base_url)
+    rows = job_rows(browser, {f"{user}-analysis"})
+    assert f"{other}-analysis" not in rows
+    assert rows[f"{user}-analysis"][2] == "completed" and rows[f"{user}-analysis"][6] == "0"
+    browser.find_element(By.CSS_SELECTOR, f"button[data-job='{jobs[user]}'][data-stream='stdout']").click()
+    WebDriverWait(browser, 30).until(lambda d: f"hello from {user}" in d.find_element(By.ID, "log-text").text)
+    browser.switch_to.default_content()
+    screenshot(browser, f"prominence-page-{user}")
+
+    status, runs = airflow_api(browser, base_url, "dags/prominence_job/dagRuns")
+    assert status == 403, runs
+    status, log = airflow_api(
+        browser, base_url, f"dags/prominence_job/dagRuns/job-{jobs[other]}/taskInstances/task/logs/1?map_index=0"
+    )
+    assert status == 403, log
+
+
+def test_an_administrator_sees_every_run_with_its_owner_name_and_task_labels(oidc_stack, jobs, browser):
+    base_url = oidc_stack.url.removesuffix("/prominence/v1")
+    log_into_airflow(browser, base_url, "admin-lee")
+    status, answer = airflow_api(browser, base_url, "dags/prominence_job/dagRuns")
+    assert status == 200, answer
+    runs = {run["dag_run_id"]: run for run in answer["dag_runs"]}
+    for user, job_id in jobs.items():
+        run = runs[f"job-{job_id}"]
+        assert (run["triggering_user_name"], run["note"]) == (user, f"{user}-analysis")
+        status, tasks = airflow_api(browser, base_url, f"dags/prominence_job/dagRuns/job-{job_id}/taskInstances")
+        labels = [ti["rendered_map_index"] for ti in tasks["task_instances"] if ti["task_id"] == "task"]
+        assert labels == [f"task 0: {oidc_stack.env['SAMPLE_IMAGE']}"], tasks
+    browser.get(f"{base_url}/dags/prominence_job/runs")
+    WebDriverWait(browser, 60).until(lambda d: all(f"job-{job_id}" in d.page_source for job_id in jobs.values()))
+    screenshot(browser, "runs-admin")
