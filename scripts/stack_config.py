@@ -15,7 +15,7 @@ from leftovers import read_pid
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-COMPONENTS = ("registry", "s3", "api-server", "scheduler", "dag-processor", "triggerer")
+COMPONENTS = ("registry", "s3", "api-server", "scheduler", "dag-processor", "triggerer", "reconciler")
 SAMPLE_IMAGE = "prominence/busybox:latest"
 # The user that jobs started from DAGs through the `prominence_default` connection belong to.
 DAGS_USER = "airflow"
@@ -205,12 +205,31 @@ def stack_env(stack: Stack) -> dict[str, str]:
             ]
         ),
         "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "600",
+        **RECOVERY_SETTINGS,
     }
     env.update(s3_env(stack, values))
     env["AIRFLOW_CONN_PROMINENCE_DEFAULT"] = dags_connection(stack, values["PROMINENCE_JOB_TOKEN_SECRET"])
     if stack.database_url:
         env["PROMINENCE_DATABASE_URL"] = stack.database_url
     return env
+
+
+# How fast a lost process is noticed and its work taken over (docs/reliability.md says why each).
+RECOVERY_SETTINGS = {
+    # A scheduler that has not heartbeat (every 5 s) for 15 s is dead: its task instances are
+    # orphans, which the new scheduler resets (LocalExecutor cannot adopt them) at its next check.
+    "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_THRESHOLD": "15",
+    "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": "5",
+    # A task instance whose supervisor has not heartbeat for 40 s is failed (and retried if its
+    # job allows); checked every 5 s. Long enough for an api-server restart (heartbeats go through it).
+    "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "40",
+    "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
+    # A task supervisor heartbeats every second (min_heartbeat_interval above) and, by default,
+    # killed its task after 3 failures: 3 s without the api-server. 40 failures match the timeout.
+    "AIRFLOW__WORKERS__MAX_FAILED_HEARTBEATS": "40",
+    # A triggerer silent for 15 s (heartbeat every 5 s) is dead: another takes over its triggers.
+    "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "15",
+}
 
 
 def component_commands(stack: Stack) -> dict[str, list[str]]:
@@ -235,6 +254,8 @@ def component_commands(stack: Stack) -> dict[str, list[str]]:
         "scheduler": [airflow, "scheduler", "--skip-serve-logs"],
         "dag-processor": [airflow, "dag-processor"],
         "triggerer": [airflow, "triggerer", "--skip-serve-logs"],
+        # Runs lost between commits, lost write-backs, queue-time limits (engine/reconciler.py).
+        "reconciler": [sys.executable, "-m", "prominence.engine.reconciler"],
     }
     if not embedded_s3(stack):
         del commands["s3"]

@@ -25,7 +25,15 @@ START_RETRIES = 10
 # Started in ascending, stopped in descending order: the scheduler stops first, while the
 # api-server still answers, so its running tasks are told to stop and report back, and their
 # jobs run again after the next `up` instead of failing.
-PRIORITY = {"registry": 100, "s3": 100, "api-server": 200, "dag-processor": 300, "triggerer": 300, "scheduler": 400}
+PRIORITY = {
+    "registry": 100,
+    "s3": 100,
+    "api-server": 200,
+    "dag-processor": 300,
+    "triggerer": 300,
+    "reconciler": 300,
+    "scheduler": 400,
+}
 PID_FILES = "pidfiles"
 ACTIVE = {"STARTING", "RUNNING", "BACKOFF", "STOPPING"}
 

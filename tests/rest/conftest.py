@@ -11,7 +11,6 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
 
 from prominence.auth.identity import Identity
-from prominence.engine import reaper
 from prominence.rest.app import create_app
 from prominence.rest.deps import current_identity, sessions
 from prominence.store.tables import metadata
@@ -25,10 +24,7 @@ def engine():
 
 
 @pytest.fixture
-def app(engine, monkeypatch):
-    # The reaper thread would poll Airflow's real database.
-    monkeypatch.setattr(reaper, "start_once", lambda: None)
-
+def app(engine):
     @contextmanager
     def scope():
         with Session(engine) as session, session.begin():

@@ -20,7 +20,7 @@ from prominence.contract.tasks import CONF_KEY, PLAN_TASK, run_id_for
 
 def start_run(session: Session, job_id: int, conf: dict[str, Any], task_count: int, created: int) -> None:
     """Queue the job's run in the caller's transaction, with its plan of `task_count` tasks;
-    a run that exists already (the reaper and the dispatcher both tried) is left as it is.
+    a run that exists already (the reconciler and the dispatcher both tried) is left as it is.
 
     The scheduler orders waiting task instances by priority, then by their run's logical date:
     a date unique per job (its submission second plus its id in microseconds) makes that FIFO.
@@ -63,6 +63,17 @@ def run_states(session: Session, job_ids: list[int]) -> dict[int, str]:
         return {}
     query = select(DagRun.run_id, DagRun.state).where(DagRun.dag_id == get_settings().job_dag_id, DagRun.run_id.in_(list(runs)))
     return {runs[run_id]: state for run_id, state in session.execute(query)}
+
+
+def ended_dag_runs(session: Session, dag_ids: list[str]) -> dict[str, str]:
+    """The state of each ended run among those of `dag_ids` (workflow DAGs run once), by DAG id."""
+    # Airflow's ORM loads only where used: this module is imported with the plugin in every task process.
+    from airflow.models.dagrun import DagRun
+
+    if not dag_ids:
+        return {}
+    query = select(DagRun.dag_id, DagRun.state).where(DagRun.dag_id.in_(dag_ids), DagRun.state.in_(("success", "failed")))
+    return dict(session.execute(query).all())
 
 
 def runs_of(session: Session, job_ids: list[int]) -> list[Any]:
