@@ -41,6 +41,7 @@ def world(monkeypatch):
     monkeypatch.setattr(reconciler.runs, "run_states", lambda session, ids: {i: state.runs[i] for i in ids if i in state.runs})
     monkeypatch.setattr(reconciler, "_stop_deleted", lambda now: None)
     monkeypatch.setattr(reconciler, "_record_missed_workflow_outcomes", lambda: None)
+    monkeypatch.setattr(reconciler, "_write_lost_dag_files", lambda now: None)
     return state
 
 
@@ -65,3 +66,31 @@ def test_a_run_created_meanwhile_by_the_dispatcher_is_no_failure(world, monkeypa
     for _ in range(MAX_START_ATTEMPTS):
         passes.reconcile(NOW)
     assert world.finished == {} and passes.start_failures == {}
+
+
+def test_workflows_whose_run_ended_or_never_got_a_dag_file_are_repaired(monkeypatch, tmp_path):
+    rows = [SimpleNamespace(id=i, name=f"w{i}", create_time=0, spec={}) for i in (5, 6, 7)]
+    finished, written = {}, []
+
+    @contextmanager
+    def scope(write=False):
+        yield None
+
+    monkeypatch.setattr(reconciler, "session_scope", scope)
+    monkeypatch.setattr(reconciler.workflow_store, "active_workflows", lambda session: rows)
+    monkeypatch.setattr(
+        reconciler.runs,
+        "dag_runs_of",
+        lambda session, dag_ids: {reconciler.dag_id_for(5): "success", reconciler.dag_id_for(6): "running"},
+    )
+    monkeypatch.setattr(
+        reconciler, "finish_workflow", lambda session, workflow_id, succeeded: finished.update({workflow_id: succeeded})
+    )
+    monkeypatch.setattr(reconciler, "dag_file", lambda workflow_id: tmp_path / f"workflow_{workflow_id}.py")
+    monkeypatch.setattr(reconciler, "description_of", lambda row: None)
+    monkeypatch.setattr(reconciler, "graph_of", lambda workflow_id, name, created, description: {"workflow_id": workflow_id})
+    monkeypatch.setattr(reconciler, "write_dag_file", written.append)
+    reconciler._record_missed_workflow_outcomes()
+    reconciler._write_lost_dag_files(NOW)
+    assert finished == {5: True}
+    assert written == [{"workflow_id": 7}]

@@ -1,8 +1,9 @@
 """Reconciliation no Airflow mechanism covers, run continuously by the stack's `reconciler`
 component (`python -m prominence.engine.reconciler`, supervised like Airflow's own processes):
 queue-time limits, jobs accepted without a run (the api-server died between its commits),
-runs that ended without their outcome stored (jobs and workflows: the listener's write-back was
-lost), and runs of deleted jobs that were never stopped.
+workflows accepted without their DAG file (likewise), runs that ended without their outcome
+stored (jobs and workflows: the listener's write-back was lost), and runs of deleted jobs that
+were never stopped.
 
 A process of its own, so it runs from the stack's start on, whether or not a request ever
 arrives, and keeps running while the api-server restarts. Every job is handled in its own
@@ -19,9 +20,11 @@ from typing import Any
 
 from prominence.contract.states import TERMINAL, JobStatus
 from prominence.contract.tasks import job_conf
-from prominence.contract.workflows import dag_id_for, workflow_id_of
+from prominence.contract.workflows import dag_file, dag_id_for, workflow_id_of
 from prominence.engine import live, runs
 from prominence.engine.dispatch import restart_run
+from prominence.engine.workflow_files import graph_of, write_dag_file
+from prominence.engine.workflows import description_of
 from prominence.scheduler.listener import finish_workflow
 from prominence.scheduler.outcome import outcome_of
 from prominence.store import jobs as store
@@ -29,7 +32,7 @@ from prominence.store import workflows as workflow_store
 from prominence.store.db import session_scope
 
 log = logging.getLogger(__name__)
-INTERVAL_SECONDS = 3.0
+INTERVAL_SECONDS = 5.0
 # A job row committed this long ago without a run lost its run (the process died in between).
 LOST_RUN_AFTER_SECONDS = 30
 # Runs of jobs deleted within this window are stopped again if they are still active.
@@ -80,6 +83,7 @@ class Reconciler:
             _each(job_id, "storing its outcome", lambda job_id=job_id: _record_missed_outcome(job_id))
         _stop_deleted(now)
         _record_missed_workflow_outcomes()
+        _write_lost_dag_files(now)
 
     def _restart(self, row: Any, now: float) -> None:
         """Create the run of a job left without one; after MAX_START_ATTEMPTS failures it ends `failed`."""
@@ -145,7 +149,7 @@ def _stop(job_id: int) -> None:
 def _record_missed_workflow_outcomes() -> None:
     """Store the outcome of workflows whose DAG run ended without the listener's write-back."""
     with session_scope() as session:
-        active = workflow_store.active_workflow_ids(session)
+        active = [row.id for row in workflow_store.active_workflows(session)]
         ended = runs.ended_dag_runs(session, [dag_id_for(workflow_id) for workflow_id in active])
     for dag_id, state in ended.items():
         workflow_id = workflow_id_of(dag_id)
@@ -155,6 +159,21 @@ def _record_missed_workflow_outcomes() -> None:
             log.warning("Workflow %s ended without its outcome stored; stored it now", workflow_id)
         except Exception:
             log.exception("Workflow %s: storing its outcome failed; trying again next pass", workflow_id)
+
+
+def _write_lost_dag_files(now: float) -> None:
+    """Write the DAG file of an active workflow accepted long ago that has neither file nor run."""
+    with session_scope() as session:
+        rows = [row for row in workflow_store.active_workflows(session) if now - row.create_time > LOST_RUN_AFTER_SECONDS]
+        started = runs.dag_runs_of(session, [dag_id_for(row.id) for row in rows])
+    for row in rows:
+        if dag_id_for(row.id) in started or dag_file(row.id).exists():
+            continue
+        try:
+            write_dag_file(graph_of(row.id, row.name, row.create_time, description_of(row)))
+            log.warning("Workflow %s had no DAG file; wrote it now", row.id)
+        except Exception:
+            log.exception("Workflow %s: writing its DAG file failed; trying again next pass", row.id)
 
 
 def main() -> None:

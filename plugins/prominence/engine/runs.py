@@ -65,15 +65,19 @@ def run_states(session: Session, job_ids: list[int]) -> dict[int, str]:
     return {runs[run_id]: state for run_id, state in session.execute(query)}
 
 
-def ended_dag_runs(session: Session, dag_ids: list[str]) -> dict[str, str]:
-    """The state of each ended run among those of `dag_ids` (workflow DAGs run once), by DAG id."""
+def dag_runs_of(session: Session, dag_ids: list[str]) -> dict[str, str]:
+    """The state of the run of each of `dag_ids` that has one (workflow DAGs run once), by DAG id."""
     # Airflow's ORM loads only where used: this module is imported with the plugin in every task process.
     from airflow.models.dagrun import DagRun
 
     if not dag_ids:
         return {}
-    query = select(DagRun.dag_id, DagRun.state).where(DagRun.dag_id.in_(dag_ids), DagRun.state.in_(("success", "failed")))
-    return dict(session.execute(query).all())
+    return dict(session.execute(select(DagRun.dag_id, DagRun.state).where(DagRun.dag_id.in_(dag_ids))).all())
+
+
+def ended_dag_runs(session: Session, dag_ids: list[str]) -> dict[str, str]:
+    """Those of `dag_runs_of` that have ended."""
+    return {dag_id: state for dag_id, state in dag_runs_of(session, dag_ids).items() if state in ("success", "failed")}
 
 
 def runs_of(session: Session, job_ids: list[int]) -> list[Any]:

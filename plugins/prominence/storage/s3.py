@@ -100,7 +100,7 @@ class ObjectStore:
                 s3={"addressing_style": settings.s3_addressing_style},
                 retries={"max_attempts": 3, "mode": "standard"},
                 connect_timeout=5,
-                read_timeout=60,
+                read_timeout=20,
             ),
         )
 

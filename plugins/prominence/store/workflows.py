@@ -78,8 +78,8 @@ def finish_workflow(session: Session, workflow_id: int, *, status: str, reason: 
     return result.rowcount > 0
 
 
-def active_workflow_ids(session: Session) -> list[int]:
-    return list(session.scalars(select(workflows.c.id).where(workflows.c.status.not_in(TERMINAL))))
+def active_workflows(session: Session) -> list[Row]:
+    return list(session.execute(select(workflows).where(workflows.c.status.not_in(TERMINAL))))
 
 
 def mark_started(session: Session, workflow_id: int, when: int) -> None:

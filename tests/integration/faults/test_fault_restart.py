@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from tests.integration.api import Api
-from tests.integration.faults.helpers import marked, report, runs_of, time_to_run_again, wait_all
+from tests.integration.faults.helpers import marked, report, runs_of, time_to_full_speed, wait_all
 
 
 def test_down_and_up_with_jobs_in_every_state(stack, alice, sample_image):
@@ -27,7 +27,7 @@ def test_down_and_up_with_jobs_in_every_state(stack, alice, sample_image):
     up = stack.stack_py("up")
     assert up.returncode == 0, up.stdout + up.stderr
     fresh = Api(stack.url, stack.token("alice"))
-    recovered = time_to_run_again(fresh, sample_image, up_at)
+    recovered = time_to_full_speed(stack, fresh, up_at)
 
     jobs = wait_all(fresh, [*completed_ids, failed_id, running_id, *waiting_ids, deleted_id], timeout=240)
     report("down/up", recovered_after_up_s=recovered, jobs=len(jobs))
