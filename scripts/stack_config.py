@@ -220,13 +220,14 @@ RECOVERY_SETTINGS = {
     # orphans, which the new scheduler resets (LocalExecutor cannot adopt them) at its next check.
     "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_THRESHOLD": "15",
     "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": "5",
-    # A task instance whose supervisor has not heartbeat for 40 s is failed (and retried if its
-    # job allows); checked every 5 s. Long enough for an api-server restart (heartbeats go through it).
-    "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "40",
+    # A task instance whose supervisor has not heartbeat for 60 s is failed (and retried if its
+    # job allows); checked every 5 s. Long enough for an api-server restart on a loaded machine
+    # (heartbeats go through it; 40 s was not).
+    "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "60",
     "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
     # A task supervisor heartbeats every second (min_heartbeat_interval above) and, by default,
-    # killed its task after 3 failures: 3 s without the api-server. 40 failures match the timeout.
-    "AIRFLOW__WORKERS__MAX_FAILED_HEARTBEATS": "40",
+    # killed its task after 3 failures: 3 s without the api-server. 60 failures match the timeout.
+    "AIRFLOW__WORKERS__MAX_FAILED_HEARTBEATS": "60",
     # A triggerer silent for 15 s (heartbeat every 5 s) is dead: another takes over its triggers.
     "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "15",
 }

@@ -38,13 +38,17 @@ def insert_member(session: Session, **values: Any) -> bool:
     """Insert a workflow's job unless its workflow has ended (False then, nothing written); an
     instance released already in this try raises IntegrityError (the unique member key).
 
-    The workflow's row is share-locked first (PostgreSQL: a delete marking it deleted waits for
-    this insert, or this insert waits for the delete and then sees it); the insert itself is
-    conditional on the workflow being active in the same statement (SQLite, which takes its write
-    lock before evaluating it)."""
+    PostgreSQL: the workflow's row is share-locked first, so a delete marking it deleted waits
+    for this insert, or this insert waits for the delete and then sees it. SQLite has no row
+    locks: there the condition is part of the insert itself, which takes the write lock before
+    evaluating it."""
     active = (workflows.c.id == values["workflow_id"]) & workflows.c.status.not_in(TERMINAL)
-    if session.execute(select(workflows.c.id).where(active).with_for_update(read=True)).first() is None:
-        return False
+    check = select(workflows.c.id).where(active)
+    if session.get_bind(clause=check).dialect.name != "sqlite":
+        if session.execute(check.with_for_update(read=True)).first() is None:
+            return False
+        session.execute(insert(jobs).values(**values))
+        return True
     columns = [literal(value, type_=jobs.c[name].type).label(name) for name, value in values.items()]
     statement = insert(jobs).from_select(list(values), select(*columns).where(exists().where(active)))
     return session.execute(statement).rowcount > 0

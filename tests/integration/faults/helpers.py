@@ -63,22 +63,31 @@ def wait_all(api: Api, job_ids: list[int], timeout: float = 240) -> dict[int, di
         time.sleep(0.5)
 
 
+def healthy(stack) -> bool:
+    """Our REST app answers, and Airflow reports its scheduler, triggerer and dag-processor alive."""
+    if httpx.get(f"{stack.url}/health", timeout=5).status_code != 204:
+        return False
+    monitor = httpx.get(stack.env["AIRFLOW__API__BASE_URL"] + "/api/v2/monitor/health", timeout=5).json()
+    return all((monitor.get(part) or {}).get("status") == "healthy" for part in ("scheduler", "triggerer", "dag_processor"))
+
+
 def time_to_full_speed(stack, api: Api, since: float, timeout: float = 180) -> float:
     """Seconds from `since` until the stack is whole again: every component healthy, and jobs
     running on every slot of the pool that active jobs could fill (a queued job waits only for
     a slot, not for a component)."""
     slots = int(stack.env["PROMINENCE_WORKER_CPUS"])
     deadline = since + timeout
+    statuses: list[str] = []
     while time.monotonic() < deadline:
         try:
-            if stack.stack_py("status").returncode == 0:
+            if healthy(stack):
                 statuses = [j["status"] for j in api.client.get("/jobs").json() if j["status"] not in TERMINAL]
                 if statuses.count("running") >= min(slots, len(statuses)):
                     return time.monotonic() - since
-        except httpx.HTTPError:
+        except (httpx.HTTPError, ValueError):
             pass  # the api-server is still starting
         time.sleep(0.5)
-    raise AssertionError(f"the stack was not running its jobs again within {timeout} s")
+    raise AssertionError(f"the stack was not running its jobs again within {timeout} s: active jobs {statuses}")
 
 
 def report(fault: str, **figures) -> None:

@@ -25,7 +25,7 @@ from tests.integration.test_workflows import jobs_of, submit, wait
 
 @pytest.mark.parametrize("components", [("scheduler",), ("api-server",), ("triggerer", "dag-processor", "reconciler")])
 def test_a_killed_component_costs_no_job(stack, alice, sample_image, components):
-    component = "+".join(components)
+    component = "-".join(components)
     submitted = [marked(sample_image, 6) for _ in range(3)]
     job_ids = {alice.submit(body): marker for body, marker in submitted}
     workflow_id = submit(alice, three_levels(sample_image, f"levels-{component}"))

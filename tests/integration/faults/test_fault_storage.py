@@ -1,5 +1,5 @@
-"""The S3 server stopped during stage-in and stage-out, and started again within the retry time:
-the transfers wait for it, the job completes with its outputs whole."""
+"""The S3 server stopped (SIGSTOP) during stage-in and stage-out, and started again within the
+retry time: the transfers wait for it, and the job completes with its outputs whole."""
 
 from __future__ import annotations
 
@@ -14,24 +14,13 @@ from tests.integration.test_workflows import upload
 STOPPED_SECONDS = 12
 
 
-def test_staging_outlives_a_stopped_object_store(stack, alice, sample_image):
+def test_stage_in_outlives_a_stopped_object_store(stack, alice, sample_image):
     upload(alice, "fault-input.txt", b"input for the fault test\n")
     body, marker = marked(sample_image, 0, artifacts=[{"url": "fault-input.txt"}], outputFiles=["copy.txt"])
     body["tasks"][0]["cmd"] = f"sh -c 'echo {marker}; cp fault-input.txt copy.txt'"
     job_id = alice.submit(body)
-    pid = kill(stack, "s3", signal.SIGSTOP)  # before the run's stage-in starts (a second or two)
-    stopped_at = time.monotonic()
-    try:
-        time.sleep(STOPPED_SECONDS)
-    finally:
-        kill(stack, "s3", signal.SIGCONT)
-    done = alice.wait(job_id, timeout=180)
-    report("s3 stopped during stage-in", stopped_s=float(STOPPED_SECONDS), ended_after_s=time.monotonic() - stopped_at)
-    assert done["status"] == "completed", done
-    assert runs_of(alice, job_id, marker) == 1
-    (output,) = done["outputFiles"]
-    assert httpx.get(output["url"]).content == b"input for the fault test\n"
-    assert pid == int(stack.home.joinpath("run", "s3.pid").read_text())
+    # Stopped before the run's stage-in starts, which takes a second or two.
+    check_whole(alice, stop_object_store(stack, alice, job_id, "stage-in"), job_id, marker, b"input for the fault test\n")
 
 
 def test_stage_out_outlives_a_stopped_object_store(stack, alice, sample_image):
@@ -41,15 +30,26 @@ def test_stage_out_outlives_a_stopped_object_store(stack, alice, sample_image):
     deadline = time.monotonic() + 60
     while marker not in alice.stdout(job_id) and time.monotonic() < deadline:
         time.sleep(0.2)
-    kill(stack, "s3", signal.SIGSTOP)
+    # Stopped while the task sleeps: its stage-out starts against a stopped server.
+    check_whole(alice, stop_object_store(stack, alice, job_id, "stage-out"), job_id, marker, b"whole\n")
+
+
+def stop_object_store(stack, alice, job_id: int, during: str) -> dict:
+    """Stop the S3 server for STOPPED_SECONDS, start it again, and wait for the job to end."""
+    pid = kill(stack, "s3", signal.SIGSTOP)
     stopped_at = time.monotonic()
     try:
         time.sleep(STOPPED_SECONDS)
     finally:
         kill(stack, "s3", signal.SIGCONT)
     done = alice.wait(job_id, timeout=180)
-    report("s3 stopped during stage-out", stopped_s=float(STOPPED_SECONDS), ended_after_s=time.monotonic() - stopped_at)
+    report(f"s3 stopped during {during}", stopped_s=float(STOPPED_SECONDS), ended_after_s=time.monotonic() - stopped_at)
+    assert pid == int(stack.home.joinpath("run", "s3.pid").read_text()), "the S3 server was restarted, not resumed"
+    return done
+
+
+def check_whole(alice, done: dict, job_id: int, marker: str, content: bytes) -> None:
     assert done["status"] == "completed", done
     assert runs_of(alice, job_id, marker) == 1
     (output,) = done["outputFiles"]
-    assert httpx.get(output["url"]).content == b"whole\n"
+    assert httpx.get(output["url"]).content == content
