@@ -184,9 +184,6 @@ def stack_env(stack: Stack) -> dict[str, str]:
         "AIRFLOW__API_AUTH__JWT_SECRET": values["AIRFLOW__API_AUTH__JWT_SECRET"],
         # Latency: one 3-task run ~5 s -> ~1.5 s for ~20% of a core idle (DESIGN.md §2).
         "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.1",
-        # Tasks keep retrying the api-server for minutes (exponential back-off capped at 90 s), so a
-        # task sent again after `up` survives an api-server that starts slowly on a loaded machine.
-        "AIRFLOW__WORKERS__EXECUTION_API_RETRIES": "10",
         # A task supervisor notices its task's exit only at its next heartbeat check (default 5 s):
         # every task held its worker 5 s longer, and a deleted job's container was killed later.
         "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "1",
@@ -228,6 +225,12 @@ RECOVERY_SETTINGS = {
     # A task supervisor heartbeats every second (min_heartbeat_interval above) and, by default,
     # killed its task after 3 failures: 3 s without the api-server. 60 failures match the timeout.
     "AIRFLOW__WORKERS__MAX_FAILED_HEARTBEATS": "60",
+    # Tasks keep retrying the api-server for about 3 minutes (20 tries, pauses doubling from 1 s
+    # to at most 10 s), so a task survives an api-server that restarts or starts slowly on a
+    # loaded machine, and carries on within 10 s of its return (the default 90 s cap made tasks
+    # wait up to a minute and a half after an api-server restart).
+    "AIRFLOW__WORKERS__EXECUTION_API_RETRIES": "20",
+    "AIRFLOW__WORKERS__EXECUTION_API_RETRY_WAIT_MAX": "10",
     # A triggerer silent for 15 s (heartbeat every 5 s) is dead: another takes over its triggers.
     "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "15",
 }
