@@ -1,12 +1,13 @@
-"""`down` then `up` with jobs in every state: each ends as a user expects, and a job that had
-already ended never runs again (an interrupted one runs again after `up`, as documented)."""
+"""`down` then `up` with jobs in every state: each ends as a user expects, a job that had
+already ended never runs again (an interrupted one runs again after `up`, as documented), and
+the stack runs its jobs again within RECOVERY_LIMIT_SECONDS of `up` returning."""
 
 from __future__ import annotations
 
 import time
 
 from tests.integration.api import Api
-from tests.integration.faults.helpers import marked, report, runs_of, time_to_full_speed, wait_all
+from tests.integration.faults.helpers import RECOVERY_LIMIT_SECONDS, marked, report, runs_of, time_to_full_speed, wait_all
 
 
 def test_down_and_up_with_jobs_in_every_state(stack, alice, sample_image):
@@ -23,9 +24,9 @@ def test_down_and_up_with_jobs_in_every_state(stack, alice, sample_image):
     assert alice.client.delete(f"/jobs/{deleted_id}").status_code == 200
 
     assert stack.stack_py("down").returncode == 0
-    up_at = time.monotonic()
     up = stack.stack_py("up")
     assert up.returncode == 0, up.stdout + up.stderr
+    up_at = time.monotonic()
     fresh = Api(stack.url, stack.token("alice"))
     recovered = time_to_full_speed(stack, fresh, up_at)
 
@@ -38,3 +39,4 @@ def test_down_and_up_with_jobs_in_every_state(stack, alice, sample_image):
     assert jobs[running_id]["status"] == "completed" and runs_of(fresh, running_id, running_marker) in (1, 2)
     assert {job_id: jobs[job_id]["status"] for job_id in waiting_ids} == {job_id: "completed" for job_id in waiting_ids}
     assert {job_id: runs_of(fresh, job_id, m) for job_id, m in waiting_ids.items()} == {job_id: 1 for job_id in waiting_ids}
+    assert recovered <= RECOVERY_LIMIT_SECONDS
