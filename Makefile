@@ -77,9 +77,11 @@ test-postgres: venv
 		echo "test-postgres: PostgreSQL is not reachable on 127.0.0.1, skipped"; \
 	fi
 
-# The import rules of .importlinter, ruff's lint rules and its formatting (CI runs this too).
+# The import rules of .importlinter, module size and local imports, ruff's lint rules and its
+# formatting (CI runs this too).
 lint: venv
 	$(VENV)/bin/lint-imports
+	$(PY) scripts/check_structure.py
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 

@@ -18,6 +18,7 @@ RUNTIMES = ("singularity", "udocker")
 def direct(env: dict[str, str], runtime: str, image: str, runs: int = JOBS) -> list[float]:
     """Seconds of `echo` run straight through our runtime module (image already pulled)."""
     os.environ.update(env)
+    # Imported once the stack's env is in os.environ: the package reads its settings on first use.
     from prominence.runtimes import RunSpec, get_runtime
 
     rt = get_runtime(runtime)

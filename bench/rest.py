@@ -24,6 +24,7 @@ USER = "bench"
 def seed(env: dict[str, str], total: int) -> None:
     """Top the bench user's stored jobs up to `total` finished jobs."""
     os.environ.update(env)
+    # Imported once the stack's env is in os.environ: the package reads its settings on first use.
     from sqlalchemy import func, insert, select
 
     from prominence.store.db import session_scope

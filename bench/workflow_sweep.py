@@ -26,6 +26,7 @@ sys.path.insert(0, str(REPO))
 
 from bench.measure import client, median  # noqa: E402
 from bench.memory import descendants, pss_kib  # noqa: E402
+from bench.stack import fresh_stack  # noqa: E402
 from prominence.contract.states import TERMINAL  # noqa: E402
 
 POLL_SECONDS = 2.0
@@ -145,8 +146,6 @@ def accepted(stack, members: int) -> dict:
 
 
 def main() -> None:
-    from bench.stack import fresh_stack
-
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("members", nargs="?", type=int)
     parser.add_argument("--accepted", action="store_true", help="submit, watch for 60 s, delete")

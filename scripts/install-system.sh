@@ -7,8 +7,9 @@ set -eu
 
 PREFIX=${PROMINENCE_APPTAINER_PREFIX:-/opt/prominence/apptainer}
 BINLINK=/usr/local/bin/apptainer
+# passt: `pasta`, the user-mode network of each job's namespace (only the API's port on loopback).
 PACKAGES="python3-venv postgresql-client time docker-registry skopeo umoci busybox-static proot patchelf squashfs-tools uidmap
-e2fsprogs ca-certificates"
+e2fsprogs ca-certificates passt"
 SID_PACKAGES="apptainer libc6 libseccomp2 libsqlite3-0"
 ARCH_LIBDIR=lib/x86_64-linux-gnu
 
@@ -111,6 +112,8 @@ install_apptainer() {
     cp -a "$root/etc/apptainer" "$stage/etc/apptainer"
     cp -a "$root/var/lib" "$stage/var/lib"
     ln -s ../var "$stage/lib/var"
+    # Run as a job's uid, apptainer unpacks the SIF with a helper that reads etc/ from there too.
+    ln -s ../etc "$stage/lib/etc"
     cp -a "$root/usr/$ARCH_LIBDIR"/*.so* "$stage/libc/"
     for bin in "$stage/bin/apptainer" "$stage/$ARCH_LIBDIR"/apptainer/bin/starter*; do
         patchelf --set-interpreter "$PREFIX/libc/ld-linux-x86-64.so.2" \
@@ -136,6 +139,7 @@ ensure_apptainer() {
         return 0
     fi
     if [ -f "$PREFIX/.version" ] && "$PREFIX/bin/apptainer" version >/dev/null 2>&1; then
+        [ -e "$PREFIX/lib/etc" ] || ln -s ../etc "$PREFIX/lib/etc"
         [ "$(readlink "$BINLINK" 2>/dev/null)" = "$PREFIX/bin/apptainer" ] ||
             ln -sfn "$PREFIX/bin/apptainer" "$BINLINK"
         return 0

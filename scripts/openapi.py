@@ -12,6 +12,7 @@ TARGET = REPO / "api" / "openapi.yaml"
 
 
 def render() -> str:
+    # The app is built only when rendering, with the settings of this process's environment.
     from prominence.config import get_settings
     from prominence.rest.app import create_app
 

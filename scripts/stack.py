@@ -28,7 +28,18 @@ from pathlib import Path
 
 import supervision
 from leftovers import MARKER, stack_processes, sweep, wait_until
-from stack_config import BIN, COMPONENTS, REPO, Stack, component_commands, embedded_s3, load_secrets, stack_env, worker_cpus
+from stack_config import (
+    BIN,
+    COMPONENTS,
+    REPO,
+    Stack,
+    component_commands,
+    component_envs,
+    embedded_s3,
+    load_secrets,
+    stack_env,
+    worker_cpus,
+)
 
 # -- commands ----------------------------------------------------------------------------------
 
@@ -75,6 +86,7 @@ def airflow(stack: Stack, env: dict[str, str], *args: str, attempts: int = 3) ->
 
 def ensure_database(url: str) -> None:
     """Create the PostgreSQL database named in `url` if it is missing (trust auth on this machine)."""
+    # SQLAlchemy loads only for a PostgreSQL stack.
     from sqlalchemy.engine import make_url
 
     target = make_url(url)
@@ -82,6 +94,7 @@ def ensure_database(url: str) -> None:
         return
     if importlib.util.find_spec("asyncpg") is None:
         raise StackError("PostgreSQL needs asyncpg in the venv: Airflow's api-server opens an async engine")
+    # The driver loads only for a PostgreSQL stack.
     import psycopg2
 
     kw = {"host": target.host, "port": target.port, "user": target.username, "password": target.password}
@@ -102,14 +115,42 @@ def check_free(addresses: list[tuple[str, int]]) -> None:
                 raise StackError(f"{host}:{port} is already in use (set PROMINENCE_PORT / PROMINENCE_REGISTRY)")
 
 
+def private_home(stack: Stack) -> None:
+    """The home's folders, the stack's own (0700), but for what job uids pass through or read:
+    the home itself and `sandboxes/` (0711: no listing; each job reaches its own sandbox only)
+    and `udocker/` (0755: the shared images and the runtime jobs run). Every folder above the
+    home must let them pass too."""
+    stack.home.mkdir(parents=True, exist_ok=True)
+    for directory in (stack.home, *stack.home.parents):
+        if not directory.stat().st_mode & 0o001 and directory != stack.home:
+            raise StackError(f"{directory} must be searchable by others (chmod o+x): jobs run as uids of their own")
+    stack.home.chmod(0o711)
+    modes = {"sandboxes": 0o711, "udocker": 0o755}
+    for sub in ("airflow", "run", "logs", "sandboxes", "registry", "udocker", "workflows"):
+        stack.path(sub).mkdir(parents=True, exist_ok=True)
+    for path in stack.home.iterdir():
+        if not path.is_symlink():
+            path.chmod(modes.get(path.name, 0o700) if path.is_dir() else 0o600)
+    user_mode_networking()
+
+
+def user_mode_networking() -> None:
+    """pasta, running as a job's uid, opens /dev/net/tun: 0666 as Debian's udev rules make it
+    (opening it grants nothing; creating a device needs CAP_NET_ADMIN in a namespace of one's
+    own). Machines without udev, like containers, leave it 0600."""
+    tun = Path("/dev/net/tun")
+    if tun.exists() and tun.stat().st_mode & 0o006 != 0o006 and os.geteuid() == 0:
+        tun.chmod(0o666)
+
+
 def prepare(stack: Stack, env: dict[str, str]) -> None:
     host, port = stack.registry.rsplit(":", 1)
     check_free([("127.0.0.1", stack.port), (host, int(port))] + ([("127.0.0.1", stack.s3_port)] if embedded_s3(stack) else []))
-    for sub in ("airflow", "run", "logs", "sandboxes", "registry", "udocker", "workflows"):
-        stack.path(sub).mkdir(parents=True, exist_ok=True)
+    private_home(stack)
     if embedded_s3(stack):
         # rclone serves each folder of its root as a bucket: this is the bucket, created once.
         stack.path("s3", env["PROMINENCE_S3_BUCKET"]).mkdir(parents=True, exist_ok=True)
+    # Imported only by `up`: `status` and `down` must not pay for the package.
     from prominence.runtimes.registry import write_registry_config
 
     write_registry_config(stack.path("registry", "config.yml"), stack.path("registry", "data"), stack.registry)
@@ -173,7 +214,8 @@ def cmd_up(stack: Stack, timeout: float) -> int:
         stop_all(stack)  # orphans of a supervisord that was killed would hold the ports
         prepare(stack, env)
         stack.record()
-        supervision.start(stack, commands, env)
+        shared, own = component_envs(env)
+        supervision.start(stack, commands, shared, own)
         # The CLI calls overlap the components' start-up instead of preceding it.
         try:
             configure(stack, env)
@@ -263,6 +305,7 @@ def cmd_status(stack: Stack) -> int:
 
 def cmd_token(stack: Stack, user: str, groups: str) -> int:
     os.environ["PROMINENCE_JOB_TOKEN_SECRET"] = load_secrets(stack)["PROMINENCE_JOB_TOKEN_SECRET"]
+    # Imported once the signing key is in os.environ: the package reads its settings on first use.
     from prominence.auth.tokens import mint_token
 
     # No newline: the official CLI breaks on a token file with a trailing newline.

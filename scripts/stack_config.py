@@ -19,6 +19,10 @@ COMPONENTS = ("registry", "s3", "api-server", "scheduler", "dag-processor", "tri
 SAMPLE_IMAGE = "prominence/busybox:latest"
 # The user that jobs started from DAGs through the `prominence_default` connection belong to.
 DAGS_USER = "airflow"
+# Secrets that one component needs and the others must not hold: the token signing key is the
+# api-server's alone (it mints job and workflow tokens), so no scheduler task, and so no job,
+# can ever find it in its environment.
+OWN_SECRETS = {"api-server": ("PROMINENCE_JOB_TOKEN_SECRET",)}
 
 
 @dataclass(frozen=True)
@@ -138,6 +142,7 @@ def worker_cpus() -> int:
 def dags_connection(stack: Stack, secret: str) -> str:
     """Airflow connection `prominence_default`, which `ProminenceJobOperator` uses: the stack's own
     API with a token of the service user DAGS_USER, minted at each `up` (valid for a year)."""
+    # Imported only when a connection is minted: `status` and `down` must not pay for the package.
     from prominence.auth.tokens import mint_token
 
     return json.dumps({"conn_type": "http", "host": stack.api_url, "password": mint_token(DAGS_USER, secret=secret)})
@@ -234,6 +239,13 @@ RECOVERY_SETTINGS = {
     # A triggerer silent for 15 s (heartbeat every 5 s) is dead: another takes over its triggers.
     "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "15",
 }
+
+
+def component_envs(env: dict[str, str]) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    """`env` split into what every component inherits and the OWN_SECRETS of each component."""
+    own_keys = {key for keys in OWN_SECRETS.values() for key in keys}
+    shared = {key: value for key, value in env.items() if key not in own_keys}
+    return shared, {name: {key: env[key] for key in keys} for name, keys in OWN_SECRETS.items()}
 
 
 def component_commands(stack: Stack) -> dict[str, list[str]]:

@@ -57,9 +57,10 @@ def caller_umask() -> int:
     return mask
 
 
-def render_config(stack: Stack, commands: dict[str, list[str]]) -> str:
+def render_config(stack: Stack, commands: dict[str, list[str]], own_env: dict[str, dict[str, str]]) -> str:
     """supervisord.conf: supervisord itself runs under umask 077 (see `before_exec`), each
-    component with the caller's umask, its log in `logs/<name>.log`, its environment inherited."""
+    component with the caller's umask, its log in `logs/<name>.log`, its environment inherited
+    plus its own secrets (`own_env`, in this 0600 file only)."""
     run, logs = stack.path("run"), stack.path("logs")
     umask = f"{caller_umask():03o}"
     sections = [
@@ -74,9 +75,11 @@ def render_config(stack: Stack, commands: dict[str, list[str]]) -> str:
         f"events = PROCESS_STATE\npriority = 1\numask = {umask}\nstderr_logfile = {logs / 'pidfiles.log'}\n",
     ]
     for name, argv in commands.items():
+        own = ",".join(f'{key}="{value}"'.replace("%", "%%") for key, value in own_env.get(name, {}).items())
         sections.append(
             f"[program:{name}]\ncommand = {quoted(argv)}\npriority = {PRIORITY[name]}\numask = {umask}\n"
-            f"startsecs = {START_SECONDS}\nstartretries = {START_RETRIES}\nautorestart = true\n"
+            + (f"environment = {own}\n" if own else "")
+            + f"startsecs = {START_SECONDS}\nstartretries = {START_RETRIES}\nautorestart = true\n"
             f"stopsignal = TERM\nstopwaitsecs = {STOP_GRACE}\nstopasgroup = true\nkillasgroup = true\n"
             f"redirect_stderr = true\nstdout_logfile = {logs / f'{name}.log'}\n"
         )
@@ -90,10 +93,13 @@ def before_exec() -> None:
     become_subreaper()
 
 
-def start(stack: Stack, commands: dict[str, list[str]], env: dict[str, str]) -> subprocess.Popen:
+def start(
+    stack: Stack, commands: dict[str, list[str]], env: dict[str, str], own_env: dict[str, dict[str, str]]
+) -> subprocess.Popen:
     """Start supervisord in a session of its own (recorded for the sweep) as a child subreaper.
 
-    The components inherit `env` from it, so no secret is written into its configuration.
+    The components inherit `env` from it; only a secret that one component alone may hold is
+    written into its configuration (`own_env`), which is 0600 in the 0700 `run/`.
     """
     run = stack.path("run")
     run.chmod(0o700)
@@ -101,7 +107,7 @@ def start(stack: Stack, commands: dict[str, list[str]], env: dict[str, str]) -> 
     path.unlink(missing_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
-        f.write(render_config(stack, commands))
+        f.write(render_config(stack, commands, own_env))
     with open(stack.path("logs", "supervisor.log"), "ab") as log:
         process = subprocess.Popen(
             [str(BIN / "supervisord"), "-c", str(path)],

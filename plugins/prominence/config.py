@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 from functools import lru_cache
@@ -28,10 +29,19 @@ class Settings(BaseSettings):
     default_disk_gb: int = 10
     default_walltime_minutes: int = 720
     max_body_bytes: int = 1024 * 1024
+    # A job's stdout and stderr: stored up to this many bytes each, then cut with a marker line.
+    max_log_bytes: int = 100 * 1024 * 1024
+    # The most one stdout/stderr request answers (clients read on from `offset`); streamed.
+    max_log_read_bytes: int = 16 * 1024 * 1024
+    # Sandboxes of ended jobs and workflows are deleted this long after they ended.
+    sandbox_retention_hours: float = 168
     # Caps on one request's size, checked at validation (a workflow's members from factory sizes).
     max_tasks_per_job: int = 100
     max_workflow_jobs: int = 1000
     max_workflow_members: int = 1_000_000
+    # Networks stage-in may download from although they are not public (CIDRs, comma-separated):
+    # by default only public addresses are fetched (docs/security.md).
+    stagein_allowed_networks: str = ""
     worker_cpus: int = Field(default_factory=lambda: os.cpu_count() or 1)
     pool: str = "prominence"
     # Reported as execution.site.
@@ -46,6 +56,8 @@ class Settings(BaseSettings):
     insecure_registries: str = "127.0.0.1:5000"
     # udocker's repository of images and containers; default <home>/udocker.
     udocker_dir: Path | None = None
+    # Host uids (and gids) that jobs run as, one per running job: `first-last`, never the stack's.
+    job_uid_range: str = "200000-265535"
     # Spec §7.3: at most this many jobs of a workflow queued but not yet running.
     workflow_max_idle: int = 20
     # How often a waiting workflow node asks the API for its jobs' progress (seconds).
@@ -63,6 +75,12 @@ class Settings(BaseSettings):
     # How long a transfer keeps retrying an object store it cannot reach (with back-off) before
     # the job fails with the spec's reason (docs/reliability.md).
     s3_retry_seconds: float = 120.0
+
+    @property
+    def stagein_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        return [
+            ipaddress.ip_network(part.strip(), strict=False) for part in self.stagein_allowed_networks.split(",") if part.strip()
+        ]
 
     @property
     def sandboxes(self) -> Path:

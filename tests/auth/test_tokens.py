@@ -27,6 +27,7 @@ def test_without_a_key_nothing_is_signed_or_accepted(no_secret):
 
 
 def test_the_api_server_refuses_to_mount_the_api_without_a_key(no_secret):
+    # Imported after the fixture removed the key, which the plugin checks when it builds the app.
     from prominence import plugin
 
     plugin._rest_apps.cache_clear()

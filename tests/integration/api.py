@@ -9,6 +9,9 @@ import httpx
 
 from prominence.contract.states import TERMINAL
 
+# The loopback address of the tests' own artifact server, the one the stack allow-lists for stage-in.
+ARTIFACT_HOST = "127.0.0.2"
+
 
 class Api:
     def __init__(self, url: str, token: str) -> None:

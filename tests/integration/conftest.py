@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.api import ARTIFACT_HOST
+
 REPO = Path(__file__).resolve().parents[2]
 STACK_PY = REPO / "scripts" / "stack.py"
 
@@ -39,8 +41,9 @@ class RunningStack:
 
     def stack_py(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
         """Run a `scripts/stack.py` subcommand against this stack."""
-        return subprocess.run([sys.executable, str(STACK_PY), *args], env=self.env, capture_output=True,
-                              text=True, timeout=timeout)
+        return subprocess.run(
+            [sys.executable, str(STACK_PY), *args], env=self.env, capture_output=True, text=True, timeout=timeout
+        )
 
     def token(self, user: str, groups: str = "") -> str:
         """A bearer token (JWT) for `user`, as `make token` prints it."""
@@ -64,6 +67,7 @@ def free_port() -> int:
 
 def postgres(url: str, statement: str) -> None:
     """Run one statement outside a transaction against the server's `postgres` database."""
+    # The driver loads only for the PostgreSQL pass.
     import psycopg2
     from sqlalchemy.engine import make_url
 
@@ -79,14 +83,17 @@ def postgres(url: str, statement: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory) -> RunningStack:
-    home = tmp_path_factory.mktemp("prominence")
+def stack(reachable_tmp) -> RunningStack:
+    home = reachable_tmp / "prominence"
     env = {
         **os.environ,
         "PROMINENCE_HOME": str(home),
         "PROMINENCE_PORT": str(free_port()),
         "PROMINENCE_REGISTRY": f"127.0.0.1:{free_port()}",
         "PROMINENCE_S3_PORT": str(free_port()),
+        # Stage-in downloads only from public addresses; the tests' own artifact server
+        # (test_data.py) listens on this loopback address, allow-listed the documented way.
+        "PROMINENCE_STAGEIN_ALLOWED_NETWORKS": f"{ARTIFACT_HOST}/32",
     }
     database = None
     if os.environ.get("PROMINENCE_DATABASE_URL"):
@@ -122,6 +129,7 @@ def sample_image(stack) -> str:
 
 @pytest.fixture(scope="session")
 def alice(stack):
+    # Imported in the fixture: pytest loads conftest before tests/ is importable as a package.
     from tests.integration.api import Api
 
     return Api(stack.url, stack.token("alice"))
@@ -129,6 +137,7 @@ def alice(stack):
 
 @pytest.fixture(scope="session")
 def bob(stack):
+    # Imported in the fixture: pytest loads conftest before tests/ is importable as a package.
     from tests.integration.api import Api
 
     return Api(stack.url, stack.token("bob"))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import socket
+
+import httpx
 import pytest
 
 from tests.integration.api import job
@@ -57,3 +60,43 @@ def test_more_cpus_than_any_worker_has_fail_with_no_matching_resources(alice, sa
     body["resources"]["cpus"] = 1024
     described = alice.wait(alice.submit(body))
     assert (described["status"], described["statusReason"]) == ("failed", "No matching resources")
+
+
+@pytest.mark.parametrize("path", ["/workflows/1/advance", "/jobs", "/workflows", "/kv/x", "/data/upload"])
+def test_an_unauthenticated_huge_body_is_401_before_it_is_sent(stack, path):
+    """The API answers from the headers alone: the client declares 256 MiB, sends 1 KiB and
+    waits; a server reading the body first would wait for the rest instead of answering."""
+    url = httpx.URL(stack.url)
+    target = f"{url.raw_path.decode()}{path}"
+    head = f"POST {target} HTTP/1.1\r\nHost: {url.host}:{url.port}\r\nContent-Type: application/json\r\nContent-Length: {256 * 1024 * 1024}\r\n\r\n"
+    with socket.create_connection((url.host, url.port), timeout=10) as connection:
+        connection.sendall(head.encode() + b"{" + b" " * 1023)
+        answer = connection.recv(65536).decode(errors="replace")
+    assert answer.startswith("HTTP/1.1 401"), answer
+    assert '{"error":"Authentication failure"}' in answer
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        (b"[" * 100_000 + b"]" * 100_000, "Request body is not valid JSON"),
+        (b'{"resources": {"cpus": 1, "memory": 1}, "tasks": [{"image": "x"}], "inputs": [{"filename": "a\\u0000b", "content": ""}]}',
+         "Request body contains a NUL character"),
+        (b'{"resources": {"cpus": 1, "memory": 1}, "tasks": [{"image": "x"}], "inputs": [{"filename": "\\ud800", "content": ""}]}',
+         "Request body contains an unpaired surrogate"),
+    ],
+)
+def test_bodies_no_file_name_or_database_could_hold_are_400(alice, body, message):
+    before = count_jobs(alice)
+    response = alice.client.post("/jobs", content=body, headers={"Content-Type": "application/json"})
+    assert (response.status_code, response.json()) == (400, {"error": message})
+    assert count_jobs(alice) == before
+
+
+def test_numbers_past_64_bits_are_400_or_empty_never_500(alice, sample_image):
+    job_id = alice.submit(job(sample_image, "echo hi"))
+    alice.wait(job_id)
+    assert alice.client.get(f"/jobs/{job_id}/stdout", params={"offset": 2**70}).text == ""
+    for response in (alice.client.get(f"/jobs/{2**64}"), alice.client.get("/jobs", params={"id": str(2**64)}),
+                     alice.client.delete("/jobs", params={"id": str(2**64)})):
+        assert response.status_code == 400 and response.json()["error"], response.text

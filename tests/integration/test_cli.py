@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,6 @@ def cli(stack, tmp_path_factory):
 
 
 def wait_status(cli, job_id: str, wanted: str) -> str:
-    import time
 
     for _ in range(300):
         described = cli("describe", job_id)

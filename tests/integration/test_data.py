@@ -17,19 +17,20 @@ from pathlib import Path
 import boto3
 import httpx
 import pytest
+from botocore.config import Config
 
-from tests.integration.api import Api, job
+from tests.integration.api import ARTIFACT_HOST, Api, job
 
 CLI = Path(__file__).resolve().parents[2] / ".venv-cli" / "bin" / "prominence"
 
 
 @pytest.fixture(scope="module")
 def web(tmp_path_factory):
-    """A loopback http server of a folder, for http(s) artifacts."""
+    """A loopback http server of a folder, for http(s) artifacts, on the stack's allow-listed address."""
     root = tmp_path_factory.mktemp("web")
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(QuietHandler, directory=str(root)))
+    server = ThreadingHTTPServer((ARTIFACT_HOST, 0), partial(QuietHandler, directory=str(root)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield root, f"http://127.0.0.1:{server.server_address[1]}"
+    yield root, f"http://{ARTIFACT_HOST}:{server.server_address[1]}"
     server.shutdown()
 
 
@@ -55,12 +56,12 @@ def cli(stack, tmp_path_factory):
 @pytest.fixture(scope="module")
 def bucket(stack):
     """The stack's bucket, seen directly with the stack's credentials (to check what is stored)."""
-    env = stack.env
-    client = boto3.client(
-        "s3", endpoint_url=env["PROMINENCE_S3_ENDPOINT_URL"], region_name=env["PROMINENCE_S3_REGION"],
-        aws_access_key_id=env["PROMINENCE_S3_ACCESS_KEY"], aws_secret_access_key=env["PROMINENCE_S3_SECRET_KEY"],
-    )
-    return client, env["PROMINENCE_S3_BUCKET"]
+    return boto3.client("s3", **s3_credentials(stack.env)), stack.env["PROMINENCE_S3_BUCKET"]
+
+
+def s3_credentials(env: dict[str, str]) -> dict[str, str]:
+    return {"endpoint_url": env["PROMINENCE_S3_ENDPOINT_URL"], "region_name": env["PROMINENCE_S3_REGION"],
+            "aws_access_key_id": env["PROMINENCE_S3_ACCESS_KEY"], "aws_secret_access_key": env["PROMINENCE_S3_SECRET_KEY"]}
 
 
 def tgz(files: dict[str, bytes]) -> bytes:
@@ -151,6 +152,24 @@ def test_each_staging_failure_ends_the_job_with_its_reason(stack, alice, bucket,
     assert "tasks" not in download_failed["execution"] or download_failed["execution"]["tasks"] == []
     no_file = alice.describe(ids["Stageout failed due to no such file or directory"])
     assert no_file["execution"]["tasks"][0]["exitCode"] == 3  # stage-out ran after the failed task
+
+
+def test_stage_in_never_fetches_from_the_stacks_own_network(stack, alice, bucket, sample_image):
+    """Server-side request forgery: a URL that works from here (a presigned GET of the stack's
+    own S3 server on 127.0.0.1) and the cloud metadata address are refused by stage-in, since
+    only the artifact server's address is allow-listed."""
+    client, name = bucket
+    client.put_object(Bucket=name, Key="private/ssrf.txt", Body=b"stack-internal\n")
+    signer = boto3.client("s3", **s3_credentials(stack.env), config=Config(signature_version="s3v4"))
+    internal = signer.generate_presigned_url("get_object", Params={"Bucket": name, "Key": "private/ssrf.txt"}, ExpiresIn=600)
+    assert internal.startswith("http://127.0.0.1:") and httpx.get(internal).content == b"stack-internal\n"
+    ids = [
+        alice.submit(job(sample_image, "true", artifacts=[{"url": url}]))
+        for url in (internal, "http://169.254.169.254/latest/meta-data/iam", f"http://localhost:{stack.env['PROMINENCE_S3_PORT']}/{name}")
+    ]
+    for job_id in ids:
+        described = alice.wait(job_id)
+        assert (described["status"], described.get("statusReason")) == ("failed", "Artifact download failed"), described
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,8 @@ import httpx
 import jwt
 import pytest
 
+from tests.integration.api import Api
+
 from tests.integration.api import job
 
 CLI = Path(__file__).resolve().parents[2] / ".venv-cli" / "bin" / "prominence"
@@ -73,8 +75,6 @@ def test_a_job_lists_its_jobs_and_submits_a_child_as_its_owner(alice, bob, sampl
 
 
 def test_prefixes_binary_values_and_the_size_limit(stack):
-    from tests.integration.api import Api
-
     erin = Api(stack.url, stack.token("erin")).client
     for key in ("run/1/a", "run/1/b", "run/10/a", "other"):
         assert erin.post(f"/kv/{key}", content=key.encode()).status_code == 201

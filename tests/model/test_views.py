@@ -3,6 +3,7 @@
 from types import SimpleNamespace
 
 from prominence.model.views import job_view
+from prominence.model.workflow_views import workflow_view
 
 SPEC = {
     "name": "n",
@@ -32,3 +33,23 @@ def test_detail_adds_the_description_and_execution_without_secrets():
     assert view["outputFiles"] == [{"name": "out.txt", "url": ""}]
     assert view["storage"]["onedata"] == {"provider": "p", "token": "***"}
     assert SPEC["storage"]["onedata"]["token"] == "secret"
+
+
+def test_credentials_in_a_description_are_never_shown():
+    task = {"image": "r/i", "runtime": "singularity", "imagePullCredential": {"username": "u", "token": "pull-secret"}}
+    spec = {**SPEC, "tasks": [task], "notifications": [{"event": "jobFinished", "type": "email", "password": "mail-secret"}]}
+    for detail in (False, True):
+        view = job_view(row(spec=spec), "idle", None, detail=detail)
+        assert view["tasks"][0]["imagePullCredential"] == {"username": "u", "token": "***"}
+        assert "secret" not in repr(view)
+    assert task["imagePullCredential"]["token"] == "pull-secret"  # the stored description keeps it, for clones
+
+
+def test_a_workflows_jobs_show_no_credentials():
+    job = {"name": "a", "tasks": [{"image": "r/i", "imagePullCredential": {"username": "u", "token": "pull-secret"}}],
+           "storage": SPEC["storage"]}
+    workflow = SimpleNamespace(id=2, name="w", spec={"jobs": [job]}, status_reason=None, create_time=1, start_time=None, end_time=None)
+    view = workflow_view(workflow, "idle", {"total": 1, "done": 0, "failed": 0, "queued": 1, "waiting": 0}, detail=True)
+    assert view["jobs"][0]["tasks"][0]["imagePullCredential"]["token"] == "***"
+    assert view["jobs"][0]["storage"]["onedata"]["token"] == "***"
+    assert "secret" not in repr(view)

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
+import boto3
 import pytest
 from fastapi.testclient import TestClient
+from moto import mock_aws
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
 
 from prominence.auth.identity import Identity
+from prominence.config import get_settings
 from prominence.rest.app import create_app
 from prominence.rest.deps import current_identity, sessions
+from prominence.storage.s3 import get_store
 from prominence.store.tables import metadata
 
 
@@ -48,3 +52,14 @@ def as_user(app):
         app.dependency_overrides[current_identity] = lambda: Identity(username, groups, job)
 
     return use
+
+
+@pytest.fixture
+def s3(monkeypatch):
+    """An empty moto S3 in place of the stack's; `bucket()` creates the bucket."""
+    monkeypatch.setattr(get_settings(), "s3_access_key", "test")
+    monkeypatch.setattr(get_settings(), "s3_secret_key", "test")
+    with mock_aws():
+        get_store.cache_clear()
+        yield lambda: boto3.client("s3", region_name=get_settings().s3_region).create_bucket(Bucket=get_settings().s3_bucket)
+    get_store.cache_clear()

@@ -3,14 +3,11 @@
 
 from __future__ import annotations
 
-import boto3
 import pytest
-from moto import mock_aws
 from sqlalchemy import insert
 
 from prominence.config import get_settings
 from prominence.contract.sandbox import Sandbox
-from prominence.storage.s3 import get_store
 from prominence.store.tables import jobs, workflows
 
 TASKS = [{"image": "busybox", "cmd": "true", "runtime": "singularity"}]
@@ -18,8 +15,14 @@ JOB = {"resources": {"cpus": 1, "memory": 1, "disk": 1, "nodes": 1}, "tasks": TA
 
 
 def stored(engine, table, **values) -> None:
-    row = {"uuid": f"uuid-{values['id']}", "owner": "alice", "status": "completed", "spec": {"tasks": TASKS},
-           "create_time": 1, "in_queue": True}
+    row = {
+        "uuid": f"uuid-{values['id']}",
+        "owner": "alice",
+        "status": "completed",
+        "spec": {"tasks": TASKS},
+        "create_time": 1,
+        "in_queue": True,
+    }
     with engine.begin() as connection:
         connection.execute(insert(table).values(**(row | values)))
 
@@ -109,17 +112,6 @@ def test_exec_and_snapshots_answer_as_disabled(client, as_user, method, path):
     as_user("alice")
     response = client.request(method, path)
     assert (response.status_code, response.json()) == (401, {"error": "Functionality disabled"})
-
-
-@pytest.fixture
-def s3(monkeypatch):
-    """An empty moto S3 in place of the stack's; `bucket()` creates the bucket."""
-    monkeypatch.setattr(get_settings(), "s3_access_key", "test")
-    monkeypatch.setattr(get_settings(), "s3_secret_key", "test")
-    with mock_aws():
-        get_store.cache_clear()
-        yield lambda: boto3.client("s3", region_name=get_settings().s3_region).create_bucket(Bucket=get_settings().s3_bucket)
-    get_store.cache_clear()
 
 
 def test_data_names_outside_the_callers_areas(client, as_user, s3):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,10 +13,12 @@ from prominence.runtimes import UnknownRuntimeError, get_runtime
 from prominence.runtimes import apptainer as apptainer_module
 from prominence.runtimes.apptainer import ApptainerRuntime
 from prominence.runtimes.base import PullResult, find_pulled, new_image_dir, record_pull, registry_of
-from prominence.runtimes.spec import PreparedRun, RunSpec
+from prominence.runtimes.identity import JobIdentity
 from prominence.runtimes.registry import write_registry_config
+from prominence.runtimes.spec import PreparedRun, RunSpec
 from prominence.runtimes.udocker import UdockerRuntime
 
+IDENTITY = JobIdentity(uid=200007, gid=200007, name="prom200007")
 HOME = Path("/s/userhome")
 TMP = Path("/s/usertmp")
 USER_ENV = {
@@ -57,9 +60,8 @@ def apptainer(monkeypatch: pytest.MonkeyPatch) -> ApptainerRuntime:
 @pytest.fixture
 def udocker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> UdockerRuntime:
     runtime = UdockerRuntime(udocker_dir=tmp_path / "ud")
-    monkeypatch.setattr(UdockerRuntime, "binary", "/venv/bin/udocker")
+    monkeypatch.setattr(UdockerRuntime, "binary", "/ud/udocker-run")
     monkeypatch.setattr(UdockerRuntime, "_proot_wrapper", tmp_path / "ud" / "proot-no-k")
-    monkeypatch.setattr("os.geteuid", lambda: 0)
     return runtime
 
 
@@ -68,14 +70,16 @@ def test_apptainer_exec_with_command(apptainer: ApptainerRuntime) -> None:
         spec("/s/images/0/image.sif", ("echo", "hi"), USER_ENV, "/home/user/w", (("/s/userhome/d", "/data"),))
     )
     assert argv == [
-        "/usr/bin/apptainer", "exec", "--no-mount", "cwd,tmp",
+        "/usr/bin/apptainer", "--quiet", "exec", "--containall", "--no-privs", "--no-mount", "cwd,tmp",
         "--home", "/s/userhome:/home/user", "--bind", "/s/usertmp:/tmp", "--bind", "/s/userhome/d:/data",
         "--pwd", "/home/user/w", "/s/images/0/image.sif", "echo", "hi",
     ]  # fmt: skip
-    assert env["FOO"] == "bar"
-    assert env["TMPDIR"] == env["TMP"] == env["TEMP"] == "/tmp"
-    assert env["PROMINENCE_CONTAINER_RUNTIME"] == "singularity"
-    assert env["PROMINENCE_JOB_ID"] == "42"
+    # --containall cleans the environment: the container's variables cross as APPTAINERENV_*.
+    assert env["APPTAINERENV_FOO"] == "bar"
+    assert env["APPTAINERENV_TMPDIR"] == env["APPTAINERENV_TMP"] == env["APPTAINERENV_TEMP"] == "/tmp"
+    assert env["APPTAINERENV_PROMINENCE_CONTAINER_RUNTIME"] == "singularity"
+    assert env["APPTAINERENV_PROMINENCE_JOB_ID"] == "42"
+    assert "FOO" not in env and "APPTAINERENV_HOME" not in env
     assert env["PATH"] == "/usr/local/bin:/usr/bin:/usr/local/sbin:/usr/sbin:/bin"
     assert env["HOME"] != "/elsewhere"
     # A user's runtime-looking variable reaches the container, not the runtime on the host.
@@ -83,12 +87,24 @@ def test_apptainer_exec_with_command(apptainer: ApptainerRuntime) -> None:
     assert env["APPTAINERENV_APPTAINER_BIND"] == "/:/host"
 
 
+def test_apptainer_keeps_its_files_in_the_jobs_scratch(apptainer: ApptainerRuntime) -> None:
+    scratched = replace(spec("/i.sif", ("true",)), scratch=Path("/s/runtime"), identity=IDENTITY)
+    _, env = apptainer.command_line(scratched)
+    assert env["HOME"] == env["APPTAINER_TMPDIR"] == "/s/runtime"
+    assert env["APPTAINERENV_USER"] == "prom200007"
+
+
 def test_apptainer_run_without_command_and_memory(apptainer: ApptainerRuntime) -> None:
     argv, _ = apptainer.command_line(spec("/i.sif", memory_mb=512))
-    assert argv[1] == "run"
+    assert argv[2] == "run"
     assert argv[argv.index("--memory") + 1] == "512M"
     assert argv[argv.index("--memory-swap") + 1] == "512M"
     assert argv[-1] == "/i.sif"
+
+
+def test_apptainer_skips_memory_for_a_confined_run(apptainer: ApptainerRuntime) -> None:
+    argv, _ = apptainer.command_line(replace(spec("/i.sif", ("true",), memory_mb=512), identity=IDENTITY))
+    assert "--memory" not in argv
 
 
 def test_apptainer_skips_memory_without_cgroups(apptainer: ApptainerRuntime, monkeypatch) -> None:
@@ -99,8 +115,9 @@ def test_apptainer_skips_memory_without_cgroups(apptainer: ApptainerRuntime, mon
 
 def test_apptainer_host_env_is_built_from_scratch(apptainer: ApptainerRuntime, monkeypatch) -> None:
     monkeypatch.setenv("AIRFLOW__CORE__FERNET_KEY", "secret")
+    monkeypatch.setenv("PROMINENCE_JOB_TOKEN_SECRET", "secret")
     _, env = apptainer.command_line(spec("/i.sif", ("true",)))
-    assert "AIRFLOW__CORE__FERNET_KEY" not in env
+    assert not any("secret" in value for value in env.values())
 
 
 def test_singularity_binary_uses_its_own_prefixes(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -111,32 +128,38 @@ def test_singularity_binary_uses_its_own_prefixes(monkeypatch: pytest.MonkeyPatc
     assert env["SINGULARITYENV_APPTAINER_X"] == "1"
 
 
-def test_udocker_run_line(udocker: UdockerRuntime) -> None:
-    argv, env = udocker.command_line(spec("prom-1", ("sh", "-c", "exit 3"), USER_ENV, binds=(("/a", "/b"),)))
-    assert argv[:4] == ["/venv/bin/udocker", "--allow-root", "-q", "run"]
-    envs = [a.removeprefix("--env=") for a in argv if a.startswith("--env=")]
-    # User variables come first; the runtime's own come after and replace clashing ones.
-    assert envs[0] == "FOO=bar"
-    assert "HOME=/home/user" in envs and "HOME=/elsewhere" not in envs
-    assert "TMPDIR=/tmp" in envs and "PROMINENCE_CONTAINER_RUNTIME=udocker" in envs
-    assert "PROMINENCE_JOB_ID=42" in envs
-    rest = argv[4 + len(envs):]
-    assert rest[0] == "--hostauth" and rest[1].startswith("--user=")
-    assert rest[2:] == [
+def test_udocker_run_line_carries_no_variable(udocker: UdockerRuntime) -> None:
+    target = "/s/runtime/udocker/prom-1"
+    run = replace(spec(target, ("sh", "-c", "exit 3"), USER_ENV, binds=(("/a", "/b"),)), identity=IDENTITY)
+    argv, env = udocker.command_line(replace(run, scratch=Path("/s/runtime")))
+    assert argv == [
+        "/ud/udocker-run", "-q", "run", "--hostenv", "--env=HOME=/home/user", "--hostauth", "--user=prom200007",
         "-v", "/s/userhome:/home/user", "-v", "/s/usertmp:/tmp", "-v", "/a:/b",
         "--workdir=/home/user", "prom-1", "sh", "-c", "exit 3",
     ]  # fmt: skip
-    # The udocker process itself only gets udocker's settings.
+    # The container's variables travel in udocker's environment (--hostenv); the runtime's win.
+    assert env["FOO"] == "bar" and env["PROMINENCE_JOB_ID"] == "42"
+    assert env["TMPDIR"] == "/tmp"
+    assert env["PROMINENCE_CONTAINER_RUNTIME"] == "udocker"
     assert env["UDOCKER_TARBALL"] == ""
     assert env["UDOCKER_DEFAULT_EXECUTION_MODE"] == "P1"
     assert env["UDOCKER_USE_PROOT_EXECUTABLE"].endswith("proot-no-k")
     assert env["UDOCKER_DIR"] == str(udocker.udocker_dir)
-    assert "FOO" not in env
+    assert env["UDOCKER_CONTAINERS"] == "/s/runtime/udocker"
+    # udocker's own files go to the job's scratch directory (HOME inside is set on the line).
+    assert env["UDOCKER_TMP"] == env["HOME"] == "/s/runtime"
+
+
+def test_udocker_settings_cannot_be_changed_by_a_users_variable(udocker: UdockerRuntime) -> None:
+    _, env = udocker.command_line(spec("/s/runtime/udocker/prom-1", env={"UDOCKER_DIR": "/mine", "PROOT_NO_SECCOMP": "1"}))
+    assert env["UDOCKER_DIR"] == str(udocker.udocker_dir)
+    assert "PROOT_NO_SECCOMP" not in env
 
 
 def test_udocker_run_without_command(udocker: UdockerRuntime) -> None:
-    argv, _ = udocker.command_line(spec("prom-1"))
+    argv, _ = udocker.command_line(spec("/s/runtime/udocker/prom-1"))
     assert argv[-1] == "prom-1"
+    assert "--allow-root" not in argv
 
 
 def test_udocker_proot_wrapper_drops_k(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,8 +1,10 @@
-"""Both runtimes for real: a private registry, the sample image, pulls, runs and kills."""
+"""Both runtimes for real: a private registry, the sample image, pulls, runs and kills, each run
+confined to a job uid of its own by the process manager as in production."""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -14,8 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from prominence.runtimes import ImagePullError, PreparedRun, Runtime, RunSpec
+from prominence.contract.sandbox import Sandbox
+from prominence.operators.handover import take_identity
+from prominence.runtimes import ImagePullError, PreparedRun, RunSpec, Runtime
 from prominence.runtimes.apptainer import ApptainerRuntime
+from prominence.runtimes.identity import JobIdentity, UidPool
+from prominence.runtimes.process import ProcessManager
 from prominence.runtimes.registry import write_registry_config
 from prominence.runtimes.udocker import UdockerRuntime
 
@@ -70,8 +76,9 @@ def image(registry: str, tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture(scope="module")
-def runtimes(registry: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Runtime]]:
+def runtimes(registry: str, reachable_tmp: Path) -> Iterator[dict[str, Runtime]]:
     """Fresh runtime instances with the test registry as the only insecure one."""
+    # Settings read after the fixture set this test's environment.
     from prominence.config import get_settings
 
     mp = pytest.MonkeyPatch()
@@ -79,7 +86,7 @@ def runtimes(registry: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     get_settings.cache_clear()
     found: dict[str, Runtime] = {
         "singularity": ApptainerRuntime(),
-        "udocker": UdockerRuntime(udocker_dir=tmp_path_factory.mktemp("udocker")),
+        "udocker": UdockerRuntime(udocker_dir=reachable_tmp / "udocker"),
     }
     try:
         yield found
@@ -89,10 +96,18 @@ def runtimes(registry: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 
 @pytest.fixture
-def sandbox(tmp_path: Path) -> Path:
-    for name in ("userhome", "usertmp"):
-        (tmp_path / name).mkdir()
-    return tmp_path
+def sandbox(reachable_tmp: Path, request: pytest.FixtureRequest) -> Path:
+    """A job's sandbox that the job's uid can reach."""
+    root = reachable_tmp / "sandboxes" / re.sub(r"\W", "_", request.node.name)
+    root.parent.mkdir(mode=0o711, exist_ok=True)
+    Sandbox(root).create({"tasks": []}, "job-token")
+    return root
+
+
+@pytest.fixture
+def identity(sandbox: Path, reachable_tmp: Path) -> JobIdentity:
+    pool = UidPool(reachable_tmp / "uids", range(265400, 265500), lambda owner: True)
+    return take_identity(Sandbox(sandbox), pool)
 
 
 def _runtime(runtimes: dict[str, Runtime], name: str) -> Runtime:
@@ -104,7 +119,9 @@ def _runtime(runtimes: dict[str, Runtime], name: str) -> Runtime:
     return runtime
 
 
-def _spec(prepared: PreparedRun, sandbox: Path, cmd, env=None, workdir="/home/user") -> RunSpec:
+def _spec(
+    prepared: PreparedRun, sandbox: Path, identity: JobIdentity, cmd, env=None, workdir="/home/user", memory_mb=None
+) -> RunSpec:
     return RunSpec(
         image=prepared,
         command=cmd,
@@ -116,47 +133,74 @@ def _spec(prepared: PreparedRun, sandbox: Path, cmd, env=None, workdir="/home/us
         stderr=sandbox / "stderr",
         usage=sandbox / "usage",
         walltime_seconds=60,
+        identity=identity,
+        scratch=Sandbox(sandbox).scratch,
+        memory_mb=memory_mb,
     )
 
 
-def _run(runtime: Runtime, prepared, sandbox: Path, cmd, env=None, workdir="/home/user"):
-    argv, host_env = runtime.command_line(_spec(prepared, sandbox, cmd, env, workdir))
-    return subprocess.run(argv, env=host_env, capture_output=True, text=True, timeout=60, cwd=sandbox)
+def _run(runtime: Runtime, prepared, sandbox: Path, identity, cmd, env=None, workdir="/home/user", memory_mb=None):
+    """The run's exit code and what it wrote (each run's output alone)."""
+    for stream in ("stdout", "stderr"):
+        (sandbox / stream).write_bytes(b"")
+    result = ProcessManager(runtime, _spec(prepared, sandbox, identity, cmd, env, workdir, memory_mb)).run()
+    out, err = ((sandbox / stream).read_text() for stream in ("stdout", "stderr"))
+    return subprocess.CompletedProcess(cmd, result.exit_code, out, err)
 
 
 @pytest.mark.parametrize("name", RUNTIMES)
-def test_pull_and_run(runtimes, name: str, image: str, sandbox: Path) -> None:
+def test_pull_and_run(runtimes, name: str, image: str, sandbox: Path, identity: JobIdentity) -> None:
     runtime = _runtime(runtimes, name)
-    pulled = runtime.pull(image, sandbox)
+    pulled = runtime.pull(image, sandbox, identity)
     assert pulled.status == "completed" and pulled.seconds > 0
     assert pulled.sha256 and len(pulled.sha256) == 64
     try:
-        assert runtime.pull(image, sandbox).status == "cached"
+        assert runtime.pull(image, sandbox, identity).status == "cached"
 
-        result = _run(runtime, pulled, sandbox, ("echo", "hello"))
+        result = _run(runtime, pulled, sandbox, identity, ("echo", "hello"))
         assert (result.returncode, result.stdout) == (0, "hello\n"), result.stderr
 
-        assert _run(runtime, pulled, sandbox, ("sh", "-c", "exit 3")).returncode == 3
+        assert _run(runtime, pulled, sandbox, identity, ("sh", "-c", "exit 3")).returncode == 3
+
+        # The job's uid, no other group; its own PID namespace: no process of the host, only its own.
+        result = _run(runtime, pulled, sandbox, identity, ("sh", "-c", "id -u; id -G; ps -o user | sort -u"))
+        uid, groups, *users = result.stdout.split()
+        assert (uid, groups) == (str(identity.uid), str(identity.gid)), result.stderr
+        assert users == ["USER", identity.name[:8]]
 
         (sandbox / "userhome" / "work").mkdir()
         script = 'echo "$FOO|$HOME|$TMPDIR|$PROMINENCE_CONTAINER_RUNTIME|$PROMINENCE_JOB_ID|$(pwd)"; touch /tmp/t'
         env = {"FOO": "bar baz", "HOME": "/nope", "PROMINENCE_JOB_ID": "7"}
-        result = _run(runtime, pulled, sandbox, ("sh", "-c", script), env, "/home/user/work")
+        result = _run(runtime, pulled, sandbox, identity, ("sh", "-c", script), env, "/home/user/work")
         assert result.stdout == f"bar baz|/home/user|/tmp|{name}|7|/home/user/work\n", result.stderr
         assert (sandbox / "usertmp" / "t").exists()
 
-        result = _run(runtime, pulled, sandbox, None)
+        result = _run(runtime, pulled, sandbox, identity, None)
         assert result.returncode == 0, result.stderr
     finally:
         runtime.cleanup(pulled)
 
 
 @pytest.mark.parametrize("name", RUNTIMES)
-def test_missing_image_fails_fast(runtimes, name: str, registry: str, image: str, sandbox: Path) -> None:
+def test_a_run_over_its_memory_is_killed(runtimes, name: str, image: str, sandbox: Path, identity) -> None:
+    if not Path("/sys/fs/cgroup/memory").is_dir() and not Path("/sys/fs/cgroup/cgroup.controllers").exists():
+        pytest.skip("no memory cgroup here")
+    runtime = _runtime(runtimes, name)
+    pulled = runtime.pull(image, sandbox, identity)
+    try:
+        grow = "head -c 30m /dev/zero | tail > /dev/null; echo $?; head -c 300m /dev/zero | tail > /dev/null; echo $?"
+        result = _run(runtime, pulled, sandbox, identity, ("sh", "-c", grow), memory_mb=100)
+        assert result.stdout.split() == ["0", "137"], result.stderr
+    finally:
+        runtime.cleanup(pulled)
+
+
+@pytest.mark.parametrize("name", RUNTIMES)
+def test_missing_image_fails_fast(runtimes, name: str, registry: str, image: str, sandbox: Path, identity) -> None:
     runtime = _runtime(runtimes, name)
     started = time.monotonic()
     with pytest.raises(ImagePullError, match="(?i)manifest|no files"):
-        runtime.pull(f"{registry}/prominence/missing:latest", sandbox)
+        runtime.pull(f"{registry}/prominence/missing:latest", sandbox, identity)
     # At the registry's first answer, not after a loop of retries with back-off (seconds each);
     # the bound is loose because this machine's speed varies (0.21 s seen on a slow afternoon).
     assert time.monotonic() - started < 5
@@ -166,27 +210,27 @@ def test_missing_image_fails_fast(runtimes, name: str, registry: str, image: str
 @pytest.mark.parametrize("name", RUNTIMES)
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
 def test_killing_the_process_group_stops_the_container(
-    runtimes, name: str, sig: signal.Signals, image: str, sandbox: Path
+    runtimes, name: str, sig: signal.Signals, image: str, sandbox: Path, identity: JobIdentity
 ) -> None:
     runtime = _runtime(runtimes, name)
-    pulled = runtime.pull(image, sandbox)
+    pulled = runtime.pull(image, sandbox, identity)
     marker = f"sleep {600 + sig}"
-    argv, env = runtime.command_line(_spec(pulled, sandbox, ("sh", "-c", marker)))
-    proc = subprocess.Popen(argv, env=env, cwd=sandbox, start_new_session=True)
+    manager = ProcessManager(runtime, _spec(pulled, sandbox, identity, ("sh", "-c", marker)))
+    manager.start()
     try:
         deadline = time.monotonic() + 10
         while not _processes(marker):
             assert time.monotonic() < deadline, "the container's command never started"
             time.sleep(0.05)
-        os.killpg(proc.pid, sig)
-        proc.wait(timeout=10)
+        os.killpg(manager.pid, sig)
+        manager.wait()
         deadline = time.monotonic() + 5
         while _processes(marker) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert _processes(marker) == []
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+        if _processes(marker):
+            os.killpg(manager.pid, signal.SIGKILL)
         runtime.cleanup(pulled)
 
 

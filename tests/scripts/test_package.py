@@ -13,6 +13,7 @@ def test_the_provider_entry_point_is_discoverable():
 
 def test_airflow_lists_the_prominence_connection_type():
     """What the UI's connection form offers (the api-server's hook metadata service)."""
+    # Airflow's providers manager loads only in the one test that needs it.
     from airflow.providers_manager import ProvidersManager
     from airflow.sdk.module_loading import import_string
 

@@ -2,6 +2,11 @@
 
 The api-server creates it at submission (spec §6.1: inputs written, empty stdout/stderr);
 tasks read the job from it and stream their output into it; the API serves logs from it.
+
+Its root is 0711: a job's uid may pass through to its own home, tmp and scratch directories
+(its own, 0700, handed over by the worker), never list or read the rest. What the stack reads
+back (job, token, reports, logs) stays root's: a log the job could replace by a link would make
+the API read any file for it.
 """
 
 from __future__ import annotations
@@ -9,6 +14,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +46,17 @@ class Sandbox:
     @property
     def tmp(self) -> Path:
         return self.root / "usertmp"
+
+    @property
+    def scratch(self) -> Path:
+        """The container runtime's own files for this job (udocker's containers, apptainer's
+        temporary root), owned by the job's uid but never mounted into its containers."""
+        return self.root / "runtime"
+
+    @property
+    def identity_file(self) -> Path:
+        """The uid the job's tasks run as, recorded by its first task for the later ones."""
+        return self.root / "uid"
 
     def log(self, stream: str) -> Path:
         return self.root / "logs" / stream
@@ -74,18 +91,18 @@ class Sandbox:
 
     def write_json(self, path: Path, value: Any) -> None:
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(value))
+        _write_private(tmp, json.dumps(value))
         tmp.replace(path)
 
     def create(self, job: dict[str, Any], token: str) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.chmod(0o711)
         for path in (self.home, self.tmp, self.root / "logs", self.root / "json"):
-            path.mkdir(parents=True, exist_ok=True)
+            path.mkdir(mode=0o700, parents=True, exist_ok=True)
         for stream in ("stdout", "stderr"):
-            self.log(stream).touch()
-        self.job_file.write_text(json.dumps(job))
-        fd = os.open(self.token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(token)
+            self.log(stream).touch(mode=0o600)
+        _write_private(self.job_file, json.dumps(job))
+        _write_private(self.token_file, token)
 
     def read_job(self) -> dict[str, Any]:
         return json.loads(self.job_file.read_text())
@@ -102,10 +119,72 @@ class Sandbox:
         tmp.write_text(json.dumps(report))
         tmp.replace(path)
 
-    def read_log(self, stream: str, offset: int) -> bytes | None:
+    def log_view(self, stream: str) -> LogView | None:
+        """The log as served: at most the stored cap, then the cut marker; None when absent."""
         try:
-            with self.log(stream).open("rb") as handle:
-                handle.seek(max(offset, 0))
-                return handle.read()
+            size = self.log(stream).stat().st_size
         except FileNotFoundError:
             return None
+        return LogView(self.log(stream), size, get_settings().max_log_bytes)
+
+
+READ_CHUNK = 64 * 1024
+
+
+def cut_marker(limit: int) -> bytes:
+    return f"\n[prominence: log cut at {limit} bytes]\n".encode()
+
+
+def cap_log(path: Path, limit: int) -> bool:
+    """Cut a log growing past `limit` bytes back to `limit` plus the cut marker; True when cut.
+    The process manager calls it while its task writes (an appending writer keeps appending
+    after the marker, and the next call cuts that again), so a job stores at most the cap."""
+    marker = cut_marker(limit)
+    try:
+        if path.stat().st_size <= limit + len(marker):
+            return False
+        with path.open("r+b") as handle:
+            handle.seek(limit)
+            handle.write(marker)
+            handle.truncate(limit + len(marker))
+    except FileNotFoundError:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class LogView:
+    """A log file as the API serves it: the first `limit` bytes, then the cut marker when the
+    file holds more (whether or not its writer has cut it yet). Read in chunks, never whole."""
+
+    path: Path
+    file_size: int
+    limit: int
+
+    @property
+    def size(self) -> int:
+        return self.file_size if self.file_size <= self.limit else self.limit + len(cut_marker(self.limit))
+
+    def chunks(self, start: int, end: int) -> Iterator[bytes]:
+        """Bytes `start` to `end` (exclusive) of the view."""
+        stored_end = min(end, self.limit, self.file_size)
+        if start < stored_end:
+            with self.path.open("rb") as handle:
+                handle.seek(start)
+                position = start
+                while position < stored_end:
+                    chunk = handle.read(min(READ_CHUNK, stored_end - position))
+                    if not chunk:
+                        return
+                    position += len(chunk)
+                    yield chunk
+        if end > self.limit and self.file_size > self.limit:
+            marker = cut_marker(self.limit)
+            yield marker[max(start - self.limit, 0) : end - self.limit]
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write `path` as 0600 (readable by the stack only, whatever the umask)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)

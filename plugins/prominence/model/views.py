@@ -17,6 +17,10 @@ DETAIL_FIELDS = (
 )
 
 
+SECRET_FIELDS = frozenset({"token", "password"})
+HIDDEN = "***"
+
+
 class Events(BaseModel):
     createTime: int
     startTime: int | None = None
@@ -66,7 +70,7 @@ def job_view(
         "id": row.id,
         "name": row.name,
         "status": status,
-        "tasks": spec["tasks"],
+        "tasks": redacted(spec["tasks"]),
         "events": {"createTime": row.create_time},
     }
     if row.status_reason is not None:
@@ -78,9 +82,7 @@ def job_view(
     if row.end_time:
         view["events"]["endTime"] = row.end_time
     if detail:
-        view.update({key: spec[key] for key in DETAIL_FIELDS if key in spec})
-        if "storage" in spec:
-            view["storage"] = redacted(spec["storage"])
+        view.update({key: redacted(spec[key]) for key in DETAIL_FIELDS if key in spec})
         for key in ("outputFiles", "outputDirs"):
             if key in spec:
                 view[key] = (outputs or {}).get(key) or [{"name": name, "url": ""} for name in spec[key]]
@@ -88,9 +90,11 @@ def job_view(
     return view
 
 
-def redacted(storage: dict[str, Any]) -> dict[str, Any]:
-    """Storage as returned: the OneData token is never shown (spec §3.6)."""
-    onedata = storage.get("onedata")
-    if not isinstance(onedata, dict) or "token" not in onedata:
-        return storage
-    return {**storage, "onedata": {**onedata, "token": "***"}}
+def redacted(value: Any) -> Any:
+    """Part of a description as returned: credentials given in it (the OneData token, spec
+    §3.6; an image pull credential's token; any `token` or `password` field) are never shown."""
+    if isinstance(value, dict):
+        return {key: HIDDEN if key in SECRET_FIELDS else redacted(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [redacted(item) for item in value]
+    return value

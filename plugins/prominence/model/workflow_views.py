@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from prominence.model.views import ResourceView
+from prominence.model.views import ResourceView, redacted
 
 DETAIL_FIELDS = ("jobs", "dependencies", "factories", "policies", "labels", "notifications")
 
@@ -52,13 +52,5 @@ def workflow_view(row: Any, status: str, progress: dict[str, int], *, detail: bo
         spec = row.spec
         view.update({key: spec[key] for key in DETAIL_FIELDS if key in spec})
         if "jobs" in view:
-            view["jobs"] = [_redacted(job) for job in view["jobs"]]
+            view["jobs"] = redacted(view["jobs"])
     return view
-
-
-def _redacted(job: Any) -> Any:
-    """The OneData token of a job's storage is never shown (spec §3.6)."""
-    storage = job.get("storage") if isinstance(job, dict) else None
-    if not isinstance(storage, dict) or not isinstance(storage.get("onedata"), dict):
-        return job
-    return {**job, "storage": {**storage, "onedata": {**storage["onedata"], "token": "***"}}}

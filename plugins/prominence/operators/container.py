@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import shlex
 import time
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from airflow.sdk import BaseOperator, timezone
 from airflow.sdk.exceptions import AirflowFailException, AirflowRescheduleException, AirflowSkipException
@@ -21,6 +23,7 @@ from prominence.config import get_settings
 from prominence.contract.sandbox import Sandbox
 from prominence.contract.tasks import REPORT_KEY, WALLTIME_EXCEEDED, job_conf
 from prominence.operators.binds import artifact_binds
+from prominence.operators.handover import release_identity, take_identity
 from prominence.runtimes import ImagePullError, PreparedRun, RunSpec, get_runtime
 from prominence.runtimes.process import ProcessManager, cpu_info
 
@@ -51,12 +54,14 @@ class ContainerTaskOperator(BaseOperator):
             "cpu": cpu_info(),
         }
         runtime = get_runtime(task.get("runtime", "singularity"))
+        identity = take_identity(sandbox) if runtime.confined else None
         try:
-            image = runtime.pull(task["image"], sandbox.root)
+            image = runtime.pull(task["image"], sandbox.root, identity)
         except ImagePullError as exc:
             self.log.error("Image pull of %s failed: %s", task["image"], exc)
             report.update(imagePullStatus="failed", final=True, succeeded=False, endTime=int(time.time()))
             self._publish(sandbox, ti, report)
+            release_identity(sandbox)
             raise AirflowFailException(f"Container image pull failed: {task['image']}") from exc
         report.update(
             imagePullStatus=image.status, imageSha256=image.sha256, runtime=runtime.name, runtimeVersion=runtime.version()
@@ -64,7 +69,10 @@ class ContainerTaskOperator(BaseOperator):
         if image.status != "cached":
             report["imagePullTime"] = round(image.seconds, 3)
 
-        self._manager = ProcessManager(runtime, self._run_spec(image, sandbox, job, conf), self.log)
+        spec = self._run_spec(image, sandbox, job, conf)
+        if identity is not None:
+            spec = replace(spec, identity=identity, scratch=sandbox.scratch, forward_ports=_api_ports())
+        self._manager = ProcessManager(runtime, spec, self.log)
         result = self._manager.run()
         if self._interrupted:
             # Not the task's doing: run it again when the scheduler can (a deleted job's run has
@@ -85,6 +93,8 @@ class ContainerTaskOperator(BaseOperator):
         report.update(final=not retrying, succeeded=succeeded)
         self._publish(sandbox, ti, report)
         runtime.cleanup(image)
+        if identity is not None and _job_over(job, self.index, report):
+            release_identity(sandbox)
         if result.timed_out:
             raise AirflowFailException("Walltime limit exceeded")
         if not succeeded:
@@ -161,6 +171,23 @@ def _task_env(job, task, conf, sandbox: Sandbox, index: int, runtime: str) -> di
     if conf.get("workflow_id"):
         env["PROMINENCE_WORKFLOW_ID"] = str(conf["workflow_id"])
     return env
+
+
+def _job_over(job: dict[str, Any], index: int, report: dict[str, Any]) -> bool:
+    """No later task of the job will run after this final report (spec §13.6 ordering)."""
+    if not report["final"]:
+        return False
+    if index == len(job["tasks"]) - 1 or report.get("error"):
+        return True
+    return not report["succeeded"] and not job.get("policies", {}).get("ignoreTaskFailures", False)
+
+
+def _api_ports() -> tuple[int, ...]:
+    """The host loopback port of PROMINENCE_URL, which jobs reach (other loopback ports they do not)."""
+    url = urlsplit(get_settings().public_url)
+    if url.hostname in ("127.0.0.1", "localhost", "::1"):
+        return (url.port or (443 if url.scheme == "https" else 80),)
+    return ()
 
 
 def _memory_mb(job: dict[str, Any]) -> int | None:

@@ -8,7 +8,6 @@ official CLI switches on the presence of `fields` and handles both, a PUT works 
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from email.utils import format_datetime
@@ -18,9 +17,9 @@ from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel
 
 from prominence.contract import keys as layout
-from prominence.rest.body import raw_body
+from prominence.rest.body import decode_json, raw_body
 from prominence.rest.deps import SessionDep, UserDep, data_enabled
-from prominence.rest.errors import bad_request, errors
+from prominence.rest.errors import UNROUTABLE, bad_request, errors
 from prominence.storage.s3 import UPLOAD_URL_SECONDS, StorageError, get_store
 from prominence.store import uploads
 
@@ -30,7 +29,7 @@ _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 
 router = APIRouter(tags=["data"], dependencies=[Depends(data_enabled)], responses=errors(400, 401))
 # Unsafe names answer 400 and group areas not the caller's 403, mapped in rest/errors.py.
-GROUP_AREAS = errors(403)
+GROUP_AREAS = errors(403) | UNROUTABLE
 
 
 class DataObject(BaseModel):
@@ -65,10 +64,7 @@ def _json_object(data: bytes) -> dict[str, Any]:
     """An optional JSON object body: `{}` when empty (query parameters may say it all)."""
     if not data.strip():
         return {}
-    try:
-        body = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise bad_request("Request body is not valid JSON") from None
+    body = decode_json(data)
     return body if isinstance(body, dict) else {}
 
 

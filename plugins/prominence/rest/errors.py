@@ -52,8 +52,13 @@ ERROR_DESCRIPTIONS = {
     401: "No valid bearer token, or the feature is disabled",
     403: "The resource belongs to someone else",
     404: "No such key",
-    413: "Request body larger than 1 MiB",
+    413: "Request body larger than PROMINENCE_MAX_BODY_BYTES (1 MiB)",
+    416: "The Range starts past the end of the log",
 }
+
+
+# A `{name:path}` parameter matches no line break: such a path reaches no route at all.
+UNROUTABLE = {404: {"model": ErrorBody, "description": "No route: the path holds a line break"}}
 
 
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:

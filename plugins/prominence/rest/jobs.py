@@ -16,7 +16,7 @@ from prominence.engine.submission import delete_jobs, submit_job
 from prominence.model.job import JobDescription, check_supported, parse_job
 from prominence.model.views import Created, JobView, job_view
 from prominence.rest.body import json_body
-from prominence.rest.common import LOG_RESPONSE, deleted_or_400, id_list, is_own, owned_or_400, serve_log
+from prominence.rest.common import LOG_RESPONSE, Id, LogReadDep, deleted_or_400, id_list, is_own, owned_or_400, serve_log
 from prominence.rest.deps import DISABLED, SessionDep, SessionsDep, UserDep
 from prominence.rest.errors import ApiError, bad_request, errors
 from prominence.rest.listing import ListQuery, list_query
@@ -58,20 +58,20 @@ def list_jobs(identity: UserDep, session: SessionDep, query: Annotated[ListQuery
 
 
 @router.get("/jobs/{job_id}", response_model=list[JobView], response_model_exclude_none=True)
-def describe_job(identity: UserDep, session: SessionDep, job_id: int) -> list[dict]:
+def describe_job(identity: UserDep, session: SessionDep, job_id: Id) -> list[dict]:
     row = store.get_job(session, job_id)
     return present(session, [row], detail=True) if is_own(row, identity) else []
 
 
 @router.put("/jobs/{job_id}/clone", status_code=201, response_model=Created, responses=OWNED)
-def clone_job(identity: UserDep, sessions: SessionsDep, job_id: int) -> dict:
+def clone_job(identity: UserDep, sessions: SessionsDep, job_id: Id) -> dict:
     with sessions() as session:
         spec = owned_or_400(store.get_job(session, job_id), identity, "job").spec
     return {"id": _create(identity, spec)}
 
 
 @router.delete("/jobs/{job_id}", responses=errors(400))
-def delete_job(identity: UserDep, session: SessionDep, job_id: int) -> dict:
+def delete_job(identity: UserDep, session: SessionDep, job_id: Id) -> dict:
     return deleted_or_400(delete_jobs(session, identity, [job_id]), "job")
 
 
@@ -81,7 +81,7 @@ def delete_many(identity: UserDep, session: SessionDep, id: Annotated[str | None
 
 
 @router.put("/jobs/{job_id}/remove", responses=OWNED)
-def remove_job(identity: UserDep, session: SessionDep, job_id: int) -> dict:
+def remove_job(identity: UserDep, session: SessionDep, job_id: Id) -> dict:
     owned_or_400(store.get_job(session, job_id), identity, "job")
     if not store.remove_from_queue(session, job_id):
         raise bad_request("Job is no longer in the queue")
@@ -89,17 +89,17 @@ def remove_job(identity: UserDep, session: SessionDep, job_id: int) -> dict:
 
 
 @router.get("/jobs/{job_id}/stdout", response_class=Response, responses=LOG_RESPONSE | OWNED)
-def job_stdout(identity: UserDep, session: SessionDep, job_id: int, offset: int = 0, node: int = 0) -> Response:
-    return serve_log(owned_or_400(store.get_job(session, job_id), identity, "job").uuid, "stdout", offset)
+def job_stdout(identity: UserDep, session: SessionDep, job_id: Id, read: LogReadDep, node: int = 0) -> Response:
+    return serve_log(owned_or_400(store.get_job(session, job_id), identity, "job").uuid, "stdout", read)
 
 
 @router.get("/jobs/{job_id}/stderr", response_class=Response, responses=LOG_RESPONSE | OWNED)
-def job_stderr(identity: UserDep, session: SessionDep, job_id: int, offset: int = 0, node: int = 0) -> Response:
-    return serve_log(owned_or_400(store.get_job(session, job_id), identity, "job").uuid, "stderr", offset)
+def job_stderr(identity: UserDep, session: SessionDep, job_id: Id, read: LogReadDep, node: int = 0) -> Response:
+    return serve_log(owned_or_400(store.get_job(session, job_id), identity, "job").uuid, "stderr", read)
 
 
 @router.post("/jobs/{job_id}/exec", responses=errors(401))
-def exec_in_job(job_id: int) -> dict:
+def exec_in_job(job_id: Id) -> dict:
     """Not offered: running a command in a job's container needs access to the worker that
     this platform does not give, so it answers as a disabled feature does."""
     raise ApiError(401, DISABLED)
@@ -107,7 +107,7 @@ def exec_in_job(job_id: int) -> dict:
 
 @router.put("/jobs/{job_id}/snapshot", responses=errors(401))
 @router.get("/jobs/{job_id}/snapshot", responses=errors(401))
-def snapshot(job_id: int) -> dict:
+def snapshot(job_id: Id) -> dict:
     """Not offered, for the same reason as `exec`."""
     raise ApiError(401, DISABLED)
 

@@ -18,7 +18,7 @@ from prominence.auth.identity import Identity
 from prominence.config import get_settings
 from prominence.rest.body import raw_body
 from prominence.rest.deps import SessionsDep, UserDep, kv_enabled
-from prominence.rest.errors import ApiError, bad_request, errors
+from prominence.rest.errors import UNROUTABLE, ApiError, bad_request, errors
 from prominence.store import kv as store
 
 log = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ def _list(session: Session, identity: Identity, prefix: str, with_values: bool) 
     return [key for key, _ in found if INTERNAL not in key]
 
 
-@router.post("/kv/{key:path}", status_code=201, openapi_extra=RAW_VALUE, responses=errors(413))
+@router.post("/kv/{key:path}", status_code=201, openapi_extra=RAW_VALUE, responses=errors(413) | UNROUTABLE)
 def set_value(
     identity: UserDep,
     session: KvSession,
@@ -120,7 +120,7 @@ def set_value(
     return {}
 
 
-@router.delete("/kv/{key:path}")
+@router.delete("/kv/{key:path}", responses=UNROUTABLE)
 def delete_keys(
     identity: UserDep,
     session: KvSession,

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import Request
 
 from prominence.config import get_settings
+from prominence.rest.common import integer
 from prominence.rest.errors import bad_request
 
 STATUSES = ("idle", "running", "pending")
@@ -41,8 +42,8 @@ def list_query(request: Request) -> ListQuery:
     params = request.query_params
     completed = params.get("completed") == "true"
     everything = "all" in params
-    num = _integer(params.get("num", "1"), "num")
-    ids = [_integer(part, "id") for part in params.get("id", "").split(",") if part.strip()] or None
+    num = integer(params.get("num", "1"), "num")
+    ids = [integer(part, "id") for part in params.get("id", "").split(",") if part.strip()] or None
     query = ListQuery(active=not completed, completed_limit=num if completed else 0, detail="detail" in params)
     if everything:
         query.active, query.completed_limit = True, -1
@@ -65,13 +66,6 @@ def list_query(request: Request) -> ListQuery:
     elif ids:
         query.ids = ids
     return query
-
-
-def _integer(raw: str, what: str) -> int:
-    try:
-        return int(raw)
-    except ValueError:
-        raise bad_request(f"{what} must be an integer") from None
 
 
 def _pending() -> bool:

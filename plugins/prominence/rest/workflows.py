@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy.orm import Session
 
 from prominence.auth.identity import Identity
@@ -15,7 +15,7 @@ from prominence.model.views import Created
 from prominence.model.workflow import parse_workflow
 from prominence.model.workflow_views import WorkflowView, workflow_view
 from prominence.rest.body import json_body
-from prominence.rest.common import LOG_RESPONSE, deleted_or_400, id_list, is_own, owned_or_400, serve_log
+from prominence.rest.common import LOG_RESPONSE, Id, LogReadDep, deleted_or_400, id_list, is_own, owned_or_400, serve_log
 from prominence.rest.deps import SessionDep, SessionsDep, UserDep
 from prominence.rest.errors import ApiError, bad_request, errors
 from prominence.rest.listing import ListQuery, list_query
@@ -50,13 +50,13 @@ def list_workflows(identity: UserDep, session: SessionDep, query: Annotated[List
 
 
 @router.get("/workflows/{workflow_id}", **VIEWS)
-def describe_workflow(identity: UserDep, session: SessionDep, workflow_id: int) -> list[dict]:
+def describe_workflow(identity: UserDep, session: SessionDep, workflow_id: Id) -> list[dict]:
     row = store.get_workflow(session, workflow_id)
     return present(session, [row], detail=True) if is_own(row, identity) else []
 
 
 @router.delete("/workflows/{workflow_id}", responses=errors(400))
-def delete_workflow(identity: UserDep, session: SessionDep, workflow_id: int) -> dict:
+def delete_workflow(identity: UserDep, session: SessionDep, workflow_id: Id) -> dict:
     return deleted_or_400(engine.delete_workflows(session, identity, [workflow_id]), "workflow")
 
 
@@ -66,7 +66,7 @@ def delete_many(identity: UserDep, session: SessionDep, id: Annotated[str | None
 
 
 @router.put("/workflows/{workflow_id}/remove", responses=OWNED)
-def remove_workflow(identity: UserDep, session: SessionDep, workflow_id: int) -> dict:
+def remove_workflow(identity: UserDep, session: SessionDep, workflow_id: Id) -> dict:
     owned_or_400(store.get_workflow(session, workflow_id), identity, "workflow")
     if not store.remove_from_queue(session, workflow_id):
         raise bad_request("Workflow is no longer in the queue")
@@ -74,7 +74,7 @@ def remove_workflow(identity: UserDep, session: SessionDep, workflow_id: int) ->
 
 
 @router.put("/workflows/{workflow_id}/clone", status_code=201, response_model=Created, responses=OWNED)
-def clone_workflow(identity: UserDep, sessions: SessionsDep, workflow_id: int) -> dict:
+def clone_workflow(identity: UserDep, sessions: SessionsDep, workflow_id: Id) -> dict:
     with sessions() as session:
         spec = owned_or_400(store.get_workflow(session, workflow_id), identity, "workflow").spec
     if not spec:
@@ -83,7 +83,7 @@ def clone_workflow(identity: UserDep, sessions: SessionsDep, workflow_id: int) -
 
 
 @router.put("/workflows/{workflow_id}", response_model=Created, responses=errors(400))
-def rerun_workflow(identity: UserDep, sessions: SessionsDep, workflow_id: int) -> dict:
+def rerun_workflow(identity: UserDep, sessions: SessionsDep, workflow_id: Id) -> dict:
     """A new workflow re-running only what failed (and what depended on it)."""
     with sessions() as session:
         row = store.get_workflow(session, workflow_id)
@@ -98,8 +98,13 @@ class Advance(BaseModel):
 
 
 @router.post("/workflows/{workflow_id}/advance", include_in_schema=False)
-def advance_node(identity: UserDep, sessions: SessionsDep, workflow_id: int, body: Advance) -> dict:
-    """For the workflow's own DAG only (its job token): release jobs of a node, report its state."""
+def advance_node(identity: UserDep, sessions: SessionsDep, workflow_id: Id, data: Annotated[Any, Depends(json_body)]) -> dict:
+    """For the workflow's own DAG only (its job token): release jobs of a node, report its state.
+    The body is read by `json_body` once the token is checked, never by FastAPI before."""
+    try:
+        body = Advance.model_validate(data)
+    except ValidationError:
+        raise bad_request("invalid advance request: a job name and a try from 1") from None
     with sessions() as session:
         row = owned_or_400(store.get_workflow(session, workflow_id), identity, "workflow")
     if identity.job != row.uuid:
@@ -110,27 +115,27 @@ def advance_node(identity: UserDep, sessions: SessionsDep, workflow_id: int, bod
 
 
 @router.get("/workflows/{workflow_id}/{job}/stdout", response_class=Response, responses=LOG_RESPONSE | OWNED)
-def job_stdout(identity: UserDep, session: SessionDep, workflow_id: int, job: str, offset: int = 0, node: str = "0") -> Response:
-    return serve_log(_member_uuid(session, identity, workflow_id, job, None, node), "stdout", offset)
+def job_stdout(identity: UserDep, session: SessionDep, workflow_id: Id, job: str, read: LogReadDep, node: str = "0") -> Response:
+    return serve_log(_member_uuid(session, identity, workflow_id, job, None, node), "stdout", read)
 
 
 @router.get("/workflows/{workflow_id}/{job}/stderr", response_class=Response, responses=LOG_RESPONSE | OWNED)
-def job_stderr(identity: UserDep, session: SessionDep, workflow_id: int, job: str, offset: int = 0, node: str = "0") -> Response:
-    return serve_log(_member_uuid(session, identity, workflow_id, job, None, node), "stderr", offset)
+def job_stderr(identity: UserDep, session: SessionDep, workflow_id: Id, job: str, read: LogReadDep, node: str = "0") -> Response:
+    return serve_log(_member_uuid(session, identity, workflow_id, job, None, node), "stderr", read)
 
 
 @router.get("/workflows/{workflow_id}/{job}/{instance}/stdout", response_class=Response, responses=LOG_RESPONSE | OWNED)
 def instance_stdout(
-    identity: UserDep, session: SessionDep, workflow_id: int, job: str, instance: int, offset: int = 0, node: str = "0"
+    identity: UserDep, session: SessionDep, workflow_id: Id, job: str, instance: Id, read: LogReadDep, node: str = "0"
 ) -> Response:
-    return serve_log(_member_uuid(session, identity, workflow_id, job, instance, node), "stdout", offset)
+    return serve_log(_member_uuid(session, identity, workflow_id, job, instance, node), "stdout", read)
 
 
 @router.get("/workflows/{workflow_id}/{job}/{instance}/stderr", response_class=Response, responses=LOG_RESPONSE | OWNED)
 def instance_stderr(
-    identity: UserDep, session: SessionDep, workflow_id: int, job: str, instance: int, offset: int = 0, node: str = "0"
+    identity: UserDep, session: SessionDep, workflow_id: Id, job: str, instance: Id, read: LogReadDep, node: str = "0"
 ) -> Response:
-    return serve_log(_member_uuid(session, identity, workflow_id, job, instance, node), "stderr", offset)
+    return serve_log(_member_uuid(session, identity, workflow_id, job, instance, node), "stderr", read)
 
 
 def _member_uuid(session: Session, identity: Identity, workflow_id: int, job: str, index: int | None, node: str) -> str | None:

@@ -11,7 +11,6 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Mapping
 from functools import cache, cached_property
 from pathlib import Path
 
@@ -65,7 +64,7 @@ class ApptainerRuntime(Runtime):
     def _env_prefix(self) -> str:
         return "APPTAINER" if self._is_apptainer else "SINGULARITY"
 
-    def pull(self, image: str, sandbox: Path) -> PullResult:
+    def pull(self, image: str, sandbox: Path, identity=None) -> PullResult:
         found = find_pulled(sandbox, self.name, image)
         if found and Path(found[0].target).is_file():
             prepared, sha256 = found
@@ -79,11 +78,10 @@ class ApptainerRuntime(Runtime):
             shutil.rmtree(directory, ignore_errors=True)
             raise
         seconds = time.monotonic() - started
+        sif.chmod(0o644)  # read by the job's uid, written by nobody but the worker
         with sif.open("rb") as handle:
             sha256 = hashlib.file_digest(handle, "sha256").hexdigest()
-        result = PullResult(
-            runtime=self.name, image=image, target=str(sif), status="completed", seconds=seconds, sha256=sha256
-        )
+        result = PullResult(runtime=self.name, image=image, target=str(sif), status="completed", seconds=seconds, sha256=sha256)
         record_pull(directory, result)
         log.info("Pulled %s into %s in %.2f s", image, sif, seconds)
         return result
@@ -106,33 +104,39 @@ class ApptainerRuntime(Runtime):
                 log.warning("Pull of %s failed (attempt %d), retrying: %s", image, attempt, exc)
 
     def command_line(self, spec: RunSpec) -> tuple[list[str], dict[str, str]]:
-        argv = [self.binary, "exec" if spec.command else "run"]
+        """Contained mode: `--containall` (own PID and IPC namespaces, no host files but the binds,
+        a clean environment) and `--no-privs` (no capabilities, even for root in the container).
+        `--quiet`: as a non-root uid apptainer unpacks the SIF and says so at INFO level into
+        the job's stderr."""
+        argv = [self.binary, "--quiet", "exec" if spec.command else "run", "--containall", "--no-privs"]
         if self._is_apptainer:
             # The worker's cwd and /tmp, /var/tmp would otherwise be mounted into the container.
             argv += ["--no-mount", "cwd,tmp"]
         argv += ["--home", f"{spec.home}:{CONTAINER_HOME}", "--bind", f"{spec.tmp}:{CONTAINER_TMP}"]
         for source, target in spec.binds:
             argv += ["--bind", f"{source}:{target}"]
-        if spec.memory_mb:
+        if spec.memory_mb and spec.identity is None:
+            # A confined run's limit is its own cgroup, made by the process manager.
             argv += memory_flags(spec.memory_mb)
         argv += ["--pwd", spec.workdir, spec.image.target, *(spec.command or ())]
-        return argv, self._host_env(spec.env)
+        return argv, self._host_env(spec)
 
-    def _host_env(self, env: Mapping[str, str]) -> dict[str, str]:
-        """The container's variables as host env, which apptainer passes through.
+    def _host_env(self, spec: RunSpec) -> dict[str, str]:
+        """apptainer's own settings, and the container's variables as `<PREFIX>ENV_<name>`, the
+        only way they cross `--cleanenv` (so a user's APPTAINER_BIND is the container's variable,
+        never a setting of the runtime).
 
-        HOME on the host is the worker's own (apptainer sets /home/user inside from `--home`),
-        so that apptainer's settings directory is not created in the job's home.
-        The user's own variables named like the runtime's settings (APPTAINER_BIND, ...) are
-        passed as `<PREFIX>ENV_<name>` so they reach the container without configuring the
-        runtime on the host.
+        HOME on the host is the job's scratch directory (the worker's own home when there is
+        none), where apptainer keeps its settings and temporary files, not in the job's home.
         """
-        host: dict[str, str] = {}
-        for key, value in container_env(env, self.name).items():
-            if key.startswith(("APPTAINER", "SINGULARITY")):
-                key = f"{self._env_prefix}ENV_{key}"
-            host[key] = value
-        host["HOME"] = _worker_home()
+        variables = container_env(spec, self.name)
+        del variables["HOME"]  # set by --home; apptainer refuses it as a variable
+        host = {f"{self._env_prefix}ENV_{key}": value for key, value in variables.items()}
+        if spec.scratch is not None:
+            host["HOME"] = str(spec.scratch)
+            host[f"{self._env_prefix}_TMPDIR"] = str(spec.scratch)
+        else:
+            host["HOME"] = _worker_home()
         host["PATH"] = CONTAINER_PATH
         return host
 

@@ -18,9 +18,13 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from prominence.config import get_settings
 from prominence.runtimes.spec import PreparedRun, RunSpec
+
+if TYPE_CHECKING:
+    from prominence.runtimes.identity import JobIdentity
 
 CONTAINER_HOME = "/home/user"
 CONTAINER_TMP = "/tmp"
@@ -53,10 +57,14 @@ class Runtime(ABC):
     """A container runtime: pull an image into a job sandbox, then build the command that runs it."""
 
     name: str
+    # Runs are containers of untrusted code, confined to the job's identity (the noop runtime's
+    # are not: it runs a step script of this worker's unit tests).
+    confined = True
 
     @abstractmethod
-    def pull(self, image: str, sandbox: Path) -> PullResult:
-        """Make `image` runnable for a task of the job in `sandbox`; raise `ImagePullError` on failure."""
+    def pull(self, image: str, sandbox: Path, identity: JobIdentity | None = None) -> PullResult:
+        """Make `image` runnable for a task of the job in `sandbox` as `identity`; raise
+        `ImagePullError` on failure."""
 
     @abstractmethod
     def command_line(self, spec: RunSpec) -> tuple[list[str], dict[str, str]]:
@@ -64,7 +72,8 @@ class Runtime(ABC):
 
         HOME, TMP/TEMP/TMPDIR, USER and PROMINENCE_CONTAINER_RUNTIME are set here and win over
         `spec.env`. The host environment is built from scratch so that nothing of the worker's
-        own environment (e.g. Airflow's secrets) reaches the container.
+        own environment (e.g. Airflow's secrets) reaches the container; the container's
+        variables travel in it, never on the command line (world-readable in /proc).
         """
 
     @abstractmethod
@@ -76,23 +85,26 @@ class Runtime(ABC):
         """Remove what runs of `prepared` leave outside the sandbox; never raises."""
 
 
-def worker_user() -> str:
-    """The name of the user the containers run as (spec §13.6 `USER`)."""
+def run_user(spec: RunSpec) -> str:
+    """The name of the user the container runs as (spec §13.6 `USER`): the job's own account."""
+    if spec.identity is not None:
+        return spec.identity.name
     try:
         return pwd.getpwuid(os.geteuid()).pw_name
     except KeyError:
         return str(os.geteuid())
 
 
-def container_env(env: Mapping[str, str], runtime: str) -> dict[str, str]:
+def container_env(spec: RunSpec, runtime: str) -> dict[str, str]:
     """The variables seen in the container: the task's env, then the runtime's own, which win."""
+    env = spec.env
     merged = {str(k): str(v) for k, v in env.items()}
     merged.update(
         HOME=CONTAINER_HOME,
         TMP=CONTAINER_TMP,
         TEMP=CONTAINER_TMP,
         TMPDIR=CONTAINER_TMP,
-        USER=worker_user(),
+        USER=run_user(spec),
         PROMINENCE_CONTAINER_RUNTIME=runtime,
     )
     return merged

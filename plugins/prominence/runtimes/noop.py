@@ -32,8 +32,9 @@ STEPS = Path(__file__).with_name("noop_steps.py")
 
 class NoopRuntime(Runtime):
     name = "noop"
+    confined = False
 
-    def pull(self, image: str, sandbox: Path) -> PullResult:
+    def pull(self, image: str, sandbox: Path, identity=None) -> PullResult:
         if image.endswith(":missing"):
             raise ImagePullError(f"noop pull {image}: manifest unknown")
         found = find_pulled(sandbox, self.name, image)
@@ -56,7 +57,7 @@ class NoopRuntime(Runtime):
         """The steps run in the host directory that is the container's working directory."""
         inside = spec.workdir.removeprefix(CONTAINER_HOME).lstrip("/")
         workdir = spec.home / inside if spec.workdir.startswith(CONTAINER_HOME) else spec.tmp
-        env = container_env(spec.env, self.name) | {"PATH": CONTAINER_PATH}
+        env = container_env(spec, self.name) | {"PATH": CONTAINER_PATH}
         return [sys.executable, "-I", str(STEPS), str(workdir), *(spec.command or ())], env
 
     def version(self) -> str:

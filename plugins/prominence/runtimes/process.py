@@ -2,9 +2,8 @@
 walltime, kill the group, and measure what it used.
 
 The operator decides what to run and what the outcome means; this class only runs it (the
-split of the Kubernetes provider's pod operator and pod manager). Each step is its own method
-so that a later one (an unprivileged uid, a PID namespace, a record to re-attach to) changes
-one step only.
+split of the Kubernetes provider's pod operator and pod manager). A run with an identity is
+confined (`confine.py`): the job's uid, namespaces of its own, only the API's port on loopback.
 """
 
 from __future__ import annotations
@@ -20,12 +19,18 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from prominence.config import get_settings
+from prominence.contract.sandbox import cap_log
 from prominence.runtimes.base import Runtime
+from prominence.runtimes.confine import MemoryLimit, Network, confined_argv
+from prominence.runtimes.identity import JobIdentity
 from prominence.runtimes.spec import RunSpec
 
 log = logging.getLogger(__name__)
 
 KILL_GRACE_SECONDS = 5
+# How often a running task's logs are cut back to the stored cap (PROMINENCE_MAX_LOG_BYTES).
+LOG_CAP_SECONDS = 1.0
 GNU_TIME = "/usr/bin/time"
 
 
@@ -48,15 +53,29 @@ class ProcessManager:
         self.spec = spec
         self.log = logger or log
         self._process: subprocess.Popen | None = None
+        self._network: Network | None = None
+        self._memory: MemoryLimit | None = None
         self._started = 0.0
+
+    @property
+    def pid(self) -> int:
+        """The run's first process, leader of its process group."""
+        return self._process.pid
 
     def run(self) -> RunResult:
         self.start()
         return self.wait()
 
     def start(self) -> None:
-        """Launch the container's command line in a new session, output appended to the sandbox's logs."""
+        """Launch the container's command line in a new session, output appended to the sandbox's logs.
+
+        The command line carries no secret (runtimes pass the container's variables in the
+        environment), so it is logged as is.
+        """
         argv, env = self.runtime.command_line(self.spec)
+        identity = self.spec.identity
+        if identity is not None:
+            argv = confined_argv(argv, identity)
         if Path(GNU_TIME).exists():
             # Measured by GNU time so that the peak RSS is the task's, not that of this Python
             # process, which a child forked from it carries until it execs.
@@ -65,8 +84,31 @@ class ProcessManager:
         self._started = time.monotonic()
         with self.spec.stdout.open("ab") as out, self.spec.stderr.open("ab") as err:
             self._process = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env, start_new_session=True
+                argv,
+                stdin=subprocess.DEVNULL if identity is None else subprocess.PIPE,
+                stdout=out,
+                stderr=err,
+                env=env,
+                cwd=None if identity is None else self.spec.home,
+                start_new_session=True,
             )
+        if identity is not None:
+            self._connect(identity)
+
+    def _connect(self, identity: JobIdentity) -> None:
+        """Give the confined run its network and memory limit, then let it start; kill it if that fails."""
+        self._network = Network(identity, self.spec.forward_ports)
+        try:
+            self._network.attach(self._process.pid, self.spec.usage.with_name(self.spec.usage.name + ".net"))
+            if self.spec.memory_mb:
+                self._memory = MemoryLimit(self.spec.memory_mb, f"{identity.uid}-{self._process.pid}")
+                self._memory.apply(self._process.pid)
+            self._process.stdin.write(b"go\n")
+            self._process.stdin.close()
+        except Exception:
+            _signal_group(self._process.pid, signal.SIGKILL)
+            self._process.wait()
+            raise
 
     def wait(self) -> RunResult:
         """Reap the process, killing its group when the walltime budget is spent."""
@@ -74,12 +116,31 @@ class ProcessManager:
         timer = threading.Timer(budget, self.kill)
         timer.daemon = True
         timer.start()
+        ended = threading.Event()
+        threading.Thread(target=self._cap_logs, args=(ended,), name="prominence-log-cap", daemon=True).start()
         _, status, rusage = os.wait4(self._process.pid, 0)
+        ended.set()
         timer.cancel()
+        self._cap_once()
+        if self._network is not None:
+            self._network.close()
+        if self._memory is not None:
+            self._memory.remove()
         wall = time.monotonic() - self._started
         # Reaped here, so Popen must not wait for it again.
         self._process.returncode = os.waitstatus_to_exitcode(status)
         return self.record(self._process.returncode, wall, rusage, timed_out=wall >= budget)
+
+    def _cap_logs(self, ended: threading.Event) -> None:
+        """Keep the stored logs within the cap while the run writes (it appends after each cut)."""
+        while not ended.wait(LOG_CAP_SECONDS):
+            self._cap_once()
+
+    def _cap_once(self) -> None:
+        limit = get_settings().max_log_bytes
+        for path in (self.spec.stdout, self.spec.stderr):
+            if cap_log(path, limit):
+                self.log.warning("%s passed %d bytes and was cut", path.name, limit)
 
     def kill(self) -> None:
         """SIGTERM the process group now and SIGKILL it after a grace period.

@@ -6,6 +6,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from prominence.runtimes.identity import JobIdentity
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,9 @@ class RunSpec:
     `home` and `tmp` are host directories mounted at /home/user and /tmp, `binds` extra
     (host, container) mounts. `stdout` and `stderr` are appended to; `usage` is where GNU time
     writes the run's measurements. `walltime_seconds` is what is left of the job's walltime.
+    `identity` is the host uid/gid the run is confined to (None: not confined, the noop runtime's
+    unit tests only); `scratch` the runtime's own per-job directory, owned by that identity;
+    `forward_ports` the host loopback ports the run may reach (the API's).
     """
 
     image: PreparedRun
@@ -44,6 +51,9 @@ class RunSpec:
     binds: tuple[tuple[str, str], ...] = ()
     cpus: int = 1  # provisioned for the task; not yet enforced by either runtime
     memory_mb: int | None = None
+    identity: JobIdentity | None = None
+    scratch: Path | None = None
+    forward_ports: tuple[int, ...] = ()
 
     @property
     def runtime(self) -> str:

@@ -3,8 +3,14 @@
 udocker normally downloads its own tools; here it is told to use the system's proot through a
 wrapper that drops proot's `-k` flag (a faked kernel release breaks glibc programs), and not to
 download anything (empty UDOCKER_TARBALL). P1 is used because its runc mode loses exit codes.
-Images and containers live in one shared UDOCKER_DIR, where concurrent pulls corrupt each
-other, so pulls and creates are serialised by a file lock.
+
+Never as root (no `--allow-root`): images are pulled into one UDOCKER_DIR shared by all jobs,
+owned by the image store's uid (`identity.store_identity`), which jobs can read but not change;
+concurrent pulls corrupt each other, so they are serialised by a file lock. Each task's container
+is created and run as the job's own uid in the job's scratch directory. udocker runs with the
+system's Python from a readable copy of its package (the venv's interpreter may be out of the
+job uid's reach); proot gives no PID or IPC namespace, so the process manager's confinement
+(`confine.py`) does.
 """
 
 from __future__ import annotations
@@ -13,15 +19,18 @@ import json
 import logging
 import os
 import shutil
-import sys
 import time
 import uuid
 from functools import cached_property
 from pathlib import Path
 
+import udocker as udocker_package
+
 from prominence.config import get_settings
+from prominence.contract.sandbox import Sandbox
 from prominence.runtimes.base import (
     CONTAINER_HOME,
+    CONTAINER_PATH,
     CONTAINER_TMP,
     PullResult,
     Runtime,
@@ -34,8 +43,9 @@ from prominence.runtimes.base import (
     record_pull,
     registry_of,
     run_tool,
-    worker_user,
+    run_user,
 )
+from prominence.runtimes.identity import JobIdentity, as_identity, store_identity
 from prominence.runtimes.spec import PreparedRun, RunSpec
 
 log = logging.getLogger(__name__)
@@ -53,6 +63,17 @@ for arg do
 done
 exec {proot} "$@"
 """
+LAUNCHER = """#!{python} -I
+# Written by PROMINENCE: udocker {version} from a copy readable by the jobs' uids.
+import sys
+sys.path.insert(0, {path!r})
+from udocker.maincmd import main
+sys.exit(main())
+"""
+# What udocker writes in UDOCKER_DIR when pulling (it creates them otherwise).
+STORE_DIRS = ("repos", "layers", "containers", "bin", "lib", "doc", "tmp")
+# Settings of udocker itself, which a user's variable of the same name must not change.
+RUNTIME_PREFIXES = ("UDOCKER_", "PROOT_")
 
 
 class UdockerRuntime(Runtime):
@@ -60,9 +81,8 @@ class UdockerRuntime(Runtime):
 
     name = "udocker"
 
-    def __init__(self, udocker_dir: Path | None = None, binary: str | None = None) -> None:
+    def __init__(self, udocker_dir: Path | None = None) -> None:
         self._udocker_dir = udocker_dir
-        self._binary = binary
 
     @cached_property
     def udocker_dir(self) -> Path:
@@ -73,19 +93,37 @@ class UdockerRuntime(Runtime):
 
     @cached_property
     def binary(self) -> str:
-        """The `udocker` beside this Python (the venv's), else the one on PATH."""
-        beside = Path(sys.executable).with_name("udocker")
-        for candidate in (self._binary, str(beside) if beside.exists() else None, "udocker"):
-            if candidate and (path := shutil.which(candidate)):
-                return path
-        raise RuntimeNotAvailableError("udocker is not installed")
+        """A launcher of udocker's package copied into UDOCKER_DIR, run by the system's Python."""
+        python = shutil.which("python3", path=CONTAINER_PATH)
+        if python is None:
+            raise RuntimeNotAvailableError("python3 is not installed for udocker")
+        copy, launcher = self.udocker_dir / "python", self.udocker_dir / "udocker-run"
+        text = LAUNCHER.format(python=python, version=udocker_package.__version__, path=str(copy))
+        with file_lock(self.udocker_dir / ".install.lock"):
+            if not launcher.exists() or launcher.read_text() != text:
+                staged = copy.with_name(f".python.{os.getpid()}")
+                shutil.rmtree(staged, ignore_errors=True)
+                package = Path(udocker_package.__file__).parent
+                shutil.copytree(package, staged / "udocker", ignore=shutil.ignore_patterns("__pycache__"))
+                shutil.rmtree(copy, ignore_errors=True)
+                staged.rename(copy)
+                _write_executable(launcher, text)
+        return str(launcher)
 
     @cached_property
-    def _base_argv(self) -> list[str]:
-        argv = [self.binary]
-        if os.geteuid() == 0:
-            argv.append("--allow-root")
-        return argv
+    def _store(self) -> JobIdentity:
+        """The image store's identity, owner of udocker's data directories (made so on first use,
+        also of an older repository that root owned); the programs beside them stay root's."""
+        store = store_identity()
+        self.udocker_dir.mkdir(parents=True, exist_ok=True)
+        self.udocker_dir.chmod(0o755)  # jobs' uids run udocker from here and read its images
+        for name in STORE_DIRS:
+            directory = self.udocker_dir / name
+            directory.mkdir(parents=True, exist_ok=True)
+            if directory.stat().st_uid != store.uid:
+                for path in [directory, *directory.rglob("*")]:
+                    os.chown(path, store.uid, store.gid, follow_symlinks=False)
+        return store
 
     @cached_property
     def _proot_wrapper(self) -> Path:
@@ -97,32 +135,32 @@ class UdockerRuntime(Runtime):
         text = WRAPPER_SCRIPT.format(proot=proot)
         if not wrapper.exists() or wrapper.read_text() != text:
             self.udocker_dir.mkdir(parents=True, exist_ok=True)
-            tmp = wrapper.with_name(f".{PROOT_WRAPPER}.{os.getpid()}")
-            tmp.write_text(text)
-            tmp.chmod(0o755)
-            tmp.replace(wrapper)
+            _write_executable(wrapper, text)
         return wrapper
 
-    def _tool_env(self) -> dict[str, str]:
-        """udocker's own settings; the only environment the udocker process gets from us."""
-        return {
-            "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
-            "HOME": os.environ.get("HOME", "/root"),
+    def _tool_env(self, containers: Path | None = None, tmp: Path | None = None) -> dict[str, str]:
+        """udocker's own settings: its repository, its containers and scratch directories."""
+        env = {
+            "PATH": CONTAINER_PATH,
+            "HOME": str(tmp or self._tmp_dir),
             "UDOCKER_DIR": str(self.udocker_dir),
             "UDOCKER_TARBALL": "",
             "UDOCKER_USE_PROOT_EXECUTABLE": str(self._proot_wrapper),
             "UDOCKER_DEFAULT_EXECUTION_MODE": EXECUTION_MODE,
-            "UDOCKER_TMP": str(self._tmp_dir),
+            "UDOCKER_TMP": str(tmp or self._tmp_dir),
         }
+        if containers is not None:
+            env["UDOCKER_CONTAINERS"] = str(containers)
+        return env
 
-    @cached_property
+    @property
     def _tmp_dir(self) -> Path:
-        """udocker's scratch files (passwd/group copies per run), kept out of the host's /tmp."""
-        path = self.udocker_dir / "tmp"
-        path.mkdir(parents=True, exist_ok=True)
-        return path
+        """The image store's scratch files (one of STORE_DIRS), kept out of the host's /tmp."""
+        return self.udocker_dir / "tmp"
 
-    def pull(self, image: str, sandbox: Path) -> PullResult:
+    def pull(self, image: str, sandbox: Path, identity: JobIdentity | None = None) -> PullResult:
+        """Pull as the image store, then create the task's container as the job (`identity`, else
+        the image store: runtime tests only) in the job's scratch directory."""
         found = find_pulled(sandbox, self.name, image)
         if found and self._container_exists(found[0].target):
             prepared, sha256 = found
@@ -130,22 +168,26 @@ class UdockerRuntime(Runtime):
         registry, name = registry_of(image)
         if ":" not in name.rsplit("/", 1)[-1] and "@" not in name:
             name += ":latest"
-        pull = [*self._base_argv, "pull"]
+        pull = [*as_identity(self._store), self.binary, "pull"]
         if registry is not None:
             # A name carrying host:port would be looked up on Docker Hub.
             scheme = "http" if registry in insecure_registries() else "https"
             pull.append(f"--registry={scheme}://{registry}")
+        owner = identity or self._store
+        containers = Sandbox(Path(sandbox)).scratch / "udocker"
+        containers.mkdir(parents=True, exist_ok=True)
+        os.chown(containers, owner.uid, owner.gid)
         container = f"prom-{uuid.uuid4().hex[:16]}"
-        env = self._tool_env()
         started = time.monotonic()
         with file_lock(self.udocker_dir / ".pull.lock"):
-            run_tool([*pull, name], env=env, timeout=PULL_TIMEOUT)
-            run_tool([*self._base_argv, "create", f"--name={container}", name], env=env, timeout=PULL_TIMEOUT)
+            run_tool([*pull, name], env=self._tool_env(), timeout=PULL_TIMEOUT)
+        create = [*as_identity(owner), self.binary, "create", f"--name={container}", name]
+        run_tool(create, env=self._tool_env(containers, containers), timeout=PULL_TIMEOUT)
         seconds = time.monotonic() - started
         result = PullResult(
             runtime=self.name,
             image=image,
-            target=container,
+            target=str(containers / container),
             status="completed",
             seconds=seconds,
             sha256=self._image_id(name),
@@ -154,8 +196,8 @@ class UdockerRuntime(Runtime):
         log.info("Pulled %s as udocker container %s in %.2f s", image, container, seconds)
         return result
 
-    def _container_exists(self, container: str) -> bool:
-        return (self.udocker_dir / "containers" / container).exists()
+    def _container_exists(self, target: str) -> bool:
+        return Path(target).is_absolute() and Path(target).exists()
 
     def _image_id(self, name: str) -> str | None:
         """The image's config digest (its content-addressed id), from udocker's stored manifest."""
@@ -168,14 +210,19 @@ class UdockerRuntime(Runtime):
         return digest.removeprefix("sha256:")
 
     def command_line(self, spec: RunSpec) -> tuple[list[str], dict[str, str]]:
-        """Spec §13.6's udocker line; memory limits cannot be enforced by proot and are ignored."""
-        argv = [*self._base_argv, "-q", "run"]
-        argv += [f"--env={key}={value}" for key, value in container_env(spec.env, self.name).items()]
-        argv += ["--hostauth", f"--user={worker_user()}"]
+        """Spec §13.6's udocker line; proot sets no memory limit (a confined run's cgroup does).
+
+        The container's variables reach it through udocker's own environment (`--hostenv`), not
+        its command line; only HOME, which udocker would set from the passwd entry, is given there.
+        """
+        target = Path(spec.image.target)
+        argv = [self.binary, "-q", "run", "--hostenv", f"--env=HOME={CONTAINER_HOME}"]
+        argv += ["--hostauth", f"--user={run_user(spec)}"]
         argv += ["-v", f"{spec.home}:{CONTAINER_HOME}", "-v", f"{spec.tmp}:{CONTAINER_TMP}"]
-        argv += [item for source, target in spec.binds for item in ("-v", f"{source}:{target}")]
-        argv += [f"--workdir={spec.workdir}", spec.image.target, *(spec.command or ())]
-        return argv, self._tool_env()
+        argv += [item for source, target_dir in spec.binds for item in ("-v", f"{source}:{target_dir}")]
+        argv += [f"--workdir={spec.workdir}", target.name, *(spec.command or ())]
+        variables = {k: v for k, v in container_env(spec, self.name).items() if not k.startswith(RUNTIME_PREFIXES)}
+        return argv, variables | self._tool_env(target.parent, spec.scratch or target.parent)
 
     def version(self) -> str:
         return self._version
@@ -184,7 +231,7 @@ class UdockerRuntime(Runtime):
     def _version(self) -> str:
         """`udocker version` prints `version: X` and `tarball: Y`; spec §13.6 reports `X/Y`."""
         fields = {}
-        argv = [*self._base_argv, "version"]
+        argv = [*as_identity(self._store), self.binary, "version"]
         output = run_tool(argv, env=self._tool_env(), timeout=60, error=RuntimeNotAvailableError)
         for line in output.splitlines():
             key, _, value = line.partition(":")
@@ -193,30 +240,22 @@ class UdockerRuntime(Runtime):
         return f"{fields.get('version', 'unknown')}/{tarball}" if tarball else fields.get("version", "unknown")
 
     def cleanup(self, prepared: PreparedRun) -> None:
-        """Remove the container created by `pull` and scratch files of killed runs.
+        """Remove the container created by `pull` (its directory and its name's link).
 
         A failure is logged, never raised: cleanup must not fail the task it follows.
         """
+        link = Path(prepared.target)
         try:
-            if self._container_exists(prepared.target):
-                run_tool([*self._base_argv, "rm", "-f", prepared.target], env=self._tool_env(), timeout=300)
-            self._prune_tmp()
-        except Exception as exc:  # noqa: BLE001
+            if link.is_symlink():
+                shutil.rmtree(link.resolve(), ignore_errors=True)
+                link.unlink()
+        except OSError as exc:
             log.warning("Could not clean up udocker container %s: %s", prepared.target, exc)
 
-    def _prune_tmp(self) -> None:
-        """Delete `udocker-<pid>-...` files whose udocker process is gone (it was killed)."""
-        for path in self._tmp_dir.glob("udocker-*"):
-            pid = path.name.split("-")[1]
-            if pid.isdigit() and not _alive(int(pid)):
-                path.unlink(missing_ok=True)
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def _write_executable(path: Path, text: str) -> None:
+    """Replace `path` atomically with a 0755 script."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    tmp.write_text(text)
+    tmp.chmod(0o755)
+    tmp.replace(path)

@@ -1,0 +1,178 @@
+"""Confinement of one container run: the job's uid, namespaces of its own, user-mode networking.
+
+The runtime's command runs as the job's uid (`setpriv`, no supplementary groups, no new
+privileges) inside fresh user, PID, IPC, mount and network namespaces (`unshare`): it sees no
+process but its own and no host network. `pasta` (Debian's `passt`) then gives that network
+namespace outbound connectivity through the host's sockets, with only the chosen host loopback
+ports (the API's) forwarded into it: the stack's other loopback services (registry, database,
+S3 server) are not reachable, and neither is the gateway's address mapped to the host
+(`--no-map-gw`). The command waits on its stdin until the network is up.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from prominence.runtimes.base import RuntimeNotAvailableError
+from prominence.runtimes.identity import JobIdentity, as_identity
+
+# The namespace's first process waits for the go on stdin, then runs the runtime with /dev/null
+# instead. It stays the namespace's init (no exec): a SIGTERM to the run's process group reaches
+# the runtime then, while an init ignores it; when the init ends, the kernel kills what is left.
+WAIT_FOR_NETWORK = 'read -r _ && "$@" </dev/null'
+NETWORK_TIMEOUT = 10.0
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+log = logging.getLogger(__name__)
+
+
+def confined_argv(argv: list[str], identity: JobIdentity) -> list[str]:
+    """`argv` run as `identity` in namespaces of its own; it starts once `Network.attach` is done.
+
+    `--kill-child` takes the namespace down with its `unshare`.
+    """
+    return [
+        *as_identity(identity),
+        "unshare",
+        f"--map-user={identity.uid}",
+        f"--map-group={identity.gid}",
+        "--net",
+        "--pid",
+        "--fork",
+        "--kill-child",
+        "--mount-proc",
+        "--ipc",
+        "--",
+        "sh",
+        "-c",
+        WAIT_FOR_NETWORK,
+        "sh",
+        *argv,
+    ]
+
+
+class Network:
+    """A `pasta` process attached to a run's network namespace, ended with the run."""
+
+    def __init__(self, identity: JobIdentity, ports: tuple[int, ...]) -> None:
+        self.identity = identity
+        self.ports = ports
+        self._pasta: subprocess.Popen | None = None
+
+    def attach(self, launcher: int, log_path: Path) -> None:
+        """Find the namespace below `launcher` (the run's first process), connect it, wait until
+        it has its default route; raise when that does not happen within NETWORK_TIMEOUT."""
+        pasta = shutil.which("pasta")
+        if pasta is None:
+            raise RuntimeNotAvailableError("pasta is not installed (Debian package passt, scripts/install-system.sh)")
+        deadline = time.monotonic() + NETWORK_TIMEOUT
+        target = _namespaced_descendant(launcher, deadline)
+        forwarded = ",".join(str(p) for p in self.ports) or "none"
+        argv = [pasta, "--foreground", "--quiet", "--runas", f"{self.identity.uid}:{self.identity.gid}"]
+        argv += ["--config-net", "--no-map-gw", "-t", "none", "-u", "none", "-U", "none", "-T", forwarded, str(target)]
+        with log_path.open("ab") as log:
+            self._pasta = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+        while not _has_default_route(target):
+            if self._pasta.poll() is not None or time.monotonic() > deadline:
+                self.close()
+                raise RuntimeError(f"pasta could not connect the job's network namespace (see {log_path})")
+            time.sleep(0.01)
+
+    def close(self) -> None:
+        if self._pasta is not None and self._pasta.poll() is None:
+            self._pasta.send_signal(signal.SIGTERM)
+            try:
+                self._pasta.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._pasta.kill()
+                self._pasta.wait()
+
+
+def _namespaced_descendant(pid: int, deadline: float) -> int:
+    """The first process below `pid` (itself included) in another network namespace than ours."""
+    ours = os.readlink("/proc/self/ns/net")
+    while time.monotonic() < deadline:
+        current = pid
+        while current:
+            try:
+                if os.readlink(f"/proc/{current}/ns/net") != ours:
+                    return current
+                children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+            except OSError:
+                break
+            current = int(children[0]) if children else 0
+        time.sleep(0.005)
+    raise RuntimeError("the job's namespaces were not created in time")
+
+
+def _has_default_route(pid: int) -> bool:
+    """IPv4 default route in the namespace of `pid` (pasta configures routes last)."""
+    try:
+        lines = Path(f"/proc/{pid}/net/route").read_text().splitlines()[1:]
+    except OSError:
+        return False
+    return any(line.split()[1] == "00000000" for line in lines if len(line.split()) > 1)
+
+
+class MemoryLimit:
+    """A memory cgroup of the run's own, made by the worker (root): apptainer sets limits only as
+    root, udocker not at all, so a confined run is limited from outside. cgroup v1 (with the swap
+    limit where settable, else a container thrashes for minutes) or v2; none where neither is
+    writable, with a warning."""
+
+    def __init__(self, megabytes: int, name: str) -> None:
+        self.limit = str(int(megabytes) * 1024 * 1024)
+        self.v1 = CGROUP_ROOT / "memory" / "prominence" / name
+        self.v2 = CGROUP_ROOT / "prominence" / name
+        self.path: Path | None = None
+
+    def apply(self, launcher: int) -> bool:
+        """Move the run's processes (all waiting for the go) into a new cgroup with the limit."""
+        try:
+            self.path = self._create()
+        except OSError as exc:
+            log.warning("Memory limit not enforced: %s", exc)
+            return False
+        for pid in _descendants(launcher):
+            (self.path / "cgroup.procs").write_text(str(pid))
+        return True
+
+    def _create(self) -> Path:
+        if (CGROUP_ROOT / "memory").is_dir():
+            self.v1.mkdir(parents=True, exist_ok=True)
+            (self.v1 / "memory.limit_in_bytes").write_text(self.limit)
+            if (self.v1 / "memory.memsw.limit_in_bytes").exists():
+                (self.v1 / "memory.memsw.limit_in_bytes").write_text(self.limit)
+            return self.v1
+        for parent in (CGROUP_ROOT, self.v2.parent):
+            parent.mkdir(exist_ok=True)
+            (parent / "cgroup.subtree_control").write_text("+memory")
+        self.v2.mkdir(exist_ok=True)
+        (self.v2 / "memory.max").write_text(self.limit)
+        (self.v2 / "memory.swap.max").write_text("0")
+        return self.v2
+
+    def remove(self) -> None:
+        if self.path is not None:
+            try:
+                self.path.rmdir()
+            except OSError as exc:
+                log.warning("Could not remove the run's memory cgroup %s: %s", self.path, exc)
+
+
+def _descendants(pid: int) -> list[int]:
+    found, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        found.append(current)
+        try:
+            pending += [int(c) for c in Path(f"/proc/{current}/task/{current}/children").read_text().split()]
+        except OSError:
+            continue
+    return found
