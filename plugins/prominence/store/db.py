@@ -159,8 +159,11 @@ def store_writes(session: Session) -> Iterator[Session]:
     writes: that same session when our tables share its database, else a short session of our own.
 
     Inside a SAVEPOINT of that transaction (except on SQLite, whose driver cannot nest one): an
-    error here rolls back only what was done here, so the caller's transaction carries on."""
-    guard = nullcontext() if session.get_bind().dialect.name == "sqlite" else session.begin_nested()
+    error here rolls back only what was done here, so the caller's transaction carries on. The
+    savepoint is the connection's, not the ORM session's: Airflow refuses any session commit in
+    the scheduler's critical section, and releasing a session savepoint counts as one."""
+    connection = session.connection()
+    guard = nullcontext() if connection.dialect.name == "sqlite" else connection.begin_nested()
     with guard:
         if not separate_store():
             yield session
