@@ -198,9 +198,6 @@ def stack_env(stack: Stack) -> dict[str, str]:
         "AIRFLOW__API_AUTH__JWT_SECRET": values["AIRFLOW__API_AUTH__JWT_SECRET"],
         # Latency: one 3-task run ~5 s -> ~1.5 s for ~20% of a core idle (DESIGN.md §2).
         "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.1",
-        # Tasks keep retrying the api-server for minutes (exponential back-off capped at 90 s), so a
-        # task sent again after `up` survives an api-server that starts slowly on a loaded machine.
-        "AIRFLOW__WORKERS__EXECUTION_API_RETRIES": "10",
         # A task supervisor notices its task's exit only at its next heartbeat check (default 5 s):
         # every task held its worker 5 s longer, and a deleted job's container was killed later.
         "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "1",
@@ -219,6 +216,7 @@ def stack_env(stack: Stack) -> dict[str, str]:
             ]
         ),
         "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "600",
+        **RECOVERY_SETTINGS,
     }
     env.update(s3_env(stack, values))
     env.update(celery_env(stack, CeleryMode.load(stack.home), worker_cpus()))
@@ -226,6 +224,31 @@ def stack_env(stack: Stack) -> dict[str, str]:
     if stack.database_url:
         env["PROMINENCE_DATABASE_URL"] = stack.database_url
     return env
+
+
+# How fast a lost process is noticed and its work taken over (docs/reliability.md says why each).
+RECOVERY_SETTINGS = {
+    # A scheduler that has not heartbeat (every 5 s) for 15 s is dead: its task instances are
+    # orphans, which the new scheduler resets (LocalExecutor cannot adopt them) at its next check.
+    "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_THRESHOLD": "15",
+    "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": "5",
+    # A task instance whose supervisor has not heartbeat for 60 s is failed (and retried if its
+    # job allows); checked every 5 s. Long enough for an api-server restart on a loaded machine
+    # (heartbeats go through it; 40 s was not).
+    "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "60",
+    "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
+    # A task supervisor heartbeats every second (min_heartbeat_interval above) and, by default,
+    # killed its task after 3 failures: 3 s without the api-server. 60 failures match the timeout.
+    "AIRFLOW__WORKERS__MAX_FAILED_HEARTBEATS": "60",
+    # Tasks keep retrying the api-server for about 3 minutes (20 tries, pauses doubling from 1 s
+    # to at most 10 s), so a task survives an api-server that restarts or starts slowly on a
+    # loaded machine, and carries on within 10 s of its return (the default 90 s cap made tasks
+    # wait up to a minute and a half after an api-server restart).
+    "AIRFLOW__WORKERS__EXECUTION_API_RETRIES": "20",
+    "AIRFLOW__WORKERS__EXECUTION_API_RETRY_WAIT_MAX": "10",
+    # A triggerer silent for 15 s (heartbeat every 5 s) is dead: another takes over its triggers.
+    "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "15",
+}
 
 
 def component_envs(env: dict[str, str]) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
@@ -257,6 +280,8 @@ def component_commands(stack: Stack) -> dict[str, list[str]]:
         "scheduler": [airflow, "scheduler", "--skip-serve-logs"],
         "dag-processor": [airflow, "dag-processor"],
         "triggerer": [airflow, "triggerer", "--skip-serve-logs"],
+        # Runs lost between commits, lost write-backs, queue-time limits (engine/reconciler.py).
+        "reconciler": [sys.executable, "-m", "prominence.engine.reconciler"],
     }
     if not embedded_s3(stack):
         del commands["s3"]

@@ -27,7 +27,15 @@ START_RETRIES = 10
 # api-server still answers, so its running tasks are told to stop and report back, and their
 # jobs run again after the next `up` instead of failing. Celery workers (`worker-N`) stop right
 # after the scheduler, for the same reason: their tasks report back to the api-server.
-PRIORITY = {"registry": 100, "s3": 100, "api-server": 200, "dag-processor": 300, "triggerer": 300, "scheduler": 400}
+PRIORITY = {
+    "registry": 100,
+    "s3": 100,
+    "api-server": 200,
+    "dag-processor": 300,
+    "triggerer": 300,
+    "reconciler": 300,
+    "scheduler": 400,
+}
 PID_FILES = "pidfiles"
 ACTIVE = {"STARTING", "RUNNING", "BACKOFF", "STOPPING"}
 

@@ -97,6 +97,9 @@ class Settings(BaseSettings):
     s3_bucket: str = "prominence"
     # "path" for servers without per-bucket DNS names (the embedded one), "virtual" or "auto" for AWS.
     s3_addressing_style: str = "path"
+    # How long a transfer keeps retrying an object store it cannot reach (with back-off) before
+    # the job fails with the spec's reason (docs/reliability.md).
+    s3_retry_seconds: float = 120.0
 
     @property
     def stagein_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:

@@ -162,3 +162,23 @@ def test_stage_out_is_skipped_after_a_failed_stage_in(s3, make_sandbox) -> None:
     with pytest.raises(AirflowSkipException):
         stage_out(sandbox)
     assert "Contents" not in s3.list_objects_v2(Bucket="prominence")
+
+
+@pytest.mark.parametrize("pattern", ["/etc/passwd", "**x"])
+def test_an_output_pattern_that_crashes_the_search_is_failed_upload(s3, make_sandbox, pattern) -> None:
+    plan = {"outputFiles": [{"name": pattern}, {"name": "here.txt"}]}
+    sandbox = make_sandbox(JOB, plan)
+    (sandbox.home / "here.txt").write_text("h")
+    with pytest.raises(AirflowFailException, match="Stage-out failed"):
+        stage_out(sandbox)
+    report = sandbox.read_json(sandbox.stage_report_file("stageout"))
+    assert [(e["name"], e["status"]) for e in report["files"]] == [(pattern, "failedUpload"), ("here.txt", "success")]
+
+
+def test_an_artifact_whose_staging_crashes_is_failed_download(s3, make_sandbox, monkeypatch) -> None:
+    monkeypatch.setattr(staging, "is_archive", lambda name: 1 / 0)
+    s3.put_object(Bucket="prominence", Key="uploads/alice/in.txt", Body=b"in")
+    sandbox = make_sandbox(JOB, {"artifacts": [{"name": "in.txt", "key": "uploads/alice/in.txt"}]})
+    with pytest.raises(AirflowFailException):
+        stage_in(sandbox)
+    assert sandbox.read_json(sandbox.stage_report_file("stagein"))["stagein"][0]["status"] == "failedDownload"

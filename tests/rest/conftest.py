@@ -14,7 +14,6 @@ from sqlalchemy.pool import StaticPool
 
 from prominence.auth.identity import Identity
 from prominence.config import get_settings
-from prominence.engine import reaper
 from prominence.rest.app import create_app
 from prominence.rest.deps import current_identity, sessions
 from prominence.storage.s3 import get_store
@@ -29,10 +28,7 @@ def engine():
 
 
 @pytest.fixture
-def app(engine, monkeypatch):
-    # The reaper thread would poll Airflow's real database.
-    monkeypatch.setattr(reaper, "start_once", lambda: None)
-
+def app(engine):
     @contextmanager
     def scope():
         with Session(engine) as session, session.begin():

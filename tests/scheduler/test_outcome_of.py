@@ -19,13 +19,18 @@ STARTED = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 class FakeSession:
     """Answers any query with `rows` (task_id, JSON value), remembering the statement it was asked."""
 
-    def __init__(self, *rows: tuple[str, dict]) -> None:
+    def __init__(self, *rows: tuple[str, dict], failed: tuple[str, ...] = ()) -> None:
         self.rows = [SimpleNamespace(task_id=task_id, value=json.dumps(value)) for task_id, value in rows]
+        self.failed = failed
         self.statements: list = []
 
     def execute(self, statement):
         self.statements.append(statement)
         return iter(self.rows)
+
+    def scalars(self, statement):
+        """The failed staging task instances of the run."""
+        return iter(self.failed)
 
 
 def dag_run(**conf) -> SimpleNamespace:
@@ -85,3 +90,19 @@ def test_a_run_with_no_rows_at_all_could_not_execute_tasks() -> None:
     result = outcome_of(FakeSession(), run)
     assert (result["status"], result["reason"]) == ("failed", "Unable to execute task(s)")
     assert result["execution"]["provisionedResources"] == {}
+
+
+@pytest.mark.parametrize(
+    "stage, reason",
+    [(STAGE_OUT_TASK, "Unable to stageout output to object storage"), (STAGE_IN_TASK, "Artifact download failed")],
+)
+def test_a_staging_task_that_failed_without_a_report_fails_the_job(stage, reason) -> None:
+    rows = [task(0)] if stage == STAGE_OUT_TASK else []
+    result = outcome_of(FakeSession(*rows, failed=(stage,)), dag_run())
+    assert (result["status"], result["reason"], result["succeeded"]) == ("failed", reason, False)
+
+
+def test_a_staging_task_that_failed_with_its_report_keeps_the_reports_reason() -> None:
+    stageout = {"files": [{"name": "o", "status": "failedNoSuchFile", "time": 0}], "directories": []}
+    result = outcome_of(FakeSession(task(0), (STAGE_OUT_TASK, stageout), failed=(STAGE_OUT_TASK,)), dag_run())
+    assert result["reason"] == "Stageout failed due to no such file or directory"

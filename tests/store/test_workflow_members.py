@@ -3,6 +3,7 @@ across a rerun's lineage, and failed instances come back for another try lowest 
 
 from __future__ import annotations
 
+from sqlalchemy.exc import IntegrityError
 import pytest
 from sqlalchemy import create_engine, insert
 from sqlalchemy.orm import Session
@@ -53,3 +54,32 @@ def test_retries_are_failures_of_ancestors_or_earlier_tries(session, lineage):
     assert store.retry_indices(session, lineage, "sweep", 2, task_failures_ok=False, limit=10) == [2, 3]
     assert store.retry_indices(session, lineage, "sweep", 2, task_failures_ok=False, limit=1) == [2]
     assert store.retry_indices(session, lineage, "sweep", 2, task_failures_ok=True, limit=10) == [3]
+
+
+def member(job_id, index, try_=1, job="sweep"):
+    return dict(
+        id=job_id, uuid=f"m{job_id}", owner="alice", status="idle", spec={"tasks": []}, create_time=0,
+        workflow_id=20, workflow_job=job, workflow_index=index, workflow_try=try_,
+    )
+
+
+@pytest.fixture
+def workflow(session):
+    session.execute(insert(store.workflows).values(id=20, uuid="w20", owner="alice", status="idle", spec={}, create_time=0))
+    return 20
+
+
+def test_an_instance_is_stored_once_per_try(session, workflow):
+    assert store.insert_member(session, **member(30, 0))
+    assert store.insert_member(session, **member(31, None, job="single"))
+    for duplicate in (member(32, 0), member(33, None, job="single")):
+        with pytest.raises(IntegrityError), session.begin_nested():
+            store.insert_member(session, **duplicate)
+    assert store.insert_member(session, **member(34, 0, try_=2))
+    assert sorted(store.active_member_ids(session, workflow)) == [30, 31, 34]
+
+
+def test_no_member_is_stored_into_a_workflow_that_ended(session, workflow):
+    store.finish_workflow(session, workflow, status="deleted", reason="Workflow deleted by user", end_time=1)
+    assert not store.insert_member(session, **member(40, 0))
+    assert store.active_member_ids(session, workflow) == []

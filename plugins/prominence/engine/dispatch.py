@@ -3,7 +3,7 @@
 Creating an Airflow run costs tens of milliseconds of database writes that contend with the
 scheduler; a create therefore answers once the job's row is committed (so the job is never lost)
 and a daemon thread of the api-server creates the run right after. If the process dies first,
-the reaper starts the run of any job left without one (`restart_run`).
+the reconciler starts the run of any job left without one (`restart_run`).
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def _loop() -> None:
         try:
             dispatch(pending)
         except Exception:
-            log.exception("Could not start the run of job %s; the reaper will", pending.job_id)
+            log.exception("Could not start the run of job %s; the reconciler will", pending.job_id)
 
 
 def dispatch(pending: Pending) -> None:

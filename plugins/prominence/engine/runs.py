@@ -22,7 +22,7 @@ def start_run(
     session: Session, job_id: int, conf: dict[str, Any], task_count: int, created: int, owner: str, name: str = ""
 ) -> None:
     """Queue the job's run in the caller's transaction, with its plan of `task_count` tasks;
-    a run that exists already (the reaper and the dispatcher both tried) is left as it is.
+    a run that exists already (the reconciler and the dispatcher both tried) is left as it is.
     The UI shows `owner` as the run's triggering user and the job's `name` as its note.
 
     The scheduler orders waiting task instances by priority, then by their run's logical date:
@@ -68,6 +68,21 @@ def run_states(session: Session, job_ids: list[int]) -> dict[int, str]:
         return {}
     query = select(DagRun.run_id, DagRun.state).where(DagRun.dag_id == get_settings().job_dag_id, DagRun.run_id.in_(list(runs)))
     return {runs[run_id]: state for run_id, state in session.execute(query)}
+
+
+def dag_runs_of(session: Session, dag_ids: list[str]) -> dict[str, str]:
+    """The state of the run of each of `dag_ids` that has one (workflow DAGs run once), by DAG id."""
+    # Airflow's ORM loads only where used: this module is imported with the plugin in every task process.
+    from airflow.models.dagrun import DagRun
+
+    if not dag_ids:
+        return {}
+    return dict(session.execute(select(DagRun.dag_id, DagRun.state).where(DagRun.dag_id.in_(dag_ids))).all())
+
+
+def ended_dag_runs(session: Session, dag_ids: list[str]) -> dict[str, str]:
+    """Those of `dag_runs_of` that have ended."""
+    return {dag_id: state for dag_id, state in dag_runs_of(session, dag_ids).items() if state in ("success", "failed")}
 
 
 def runs_of(session: Session, job_ids: list[int]) -> list[Any]:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 import uuid
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from prominence.auth.identity import Identity
@@ -16,6 +18,7 @@ from prominence.contract.states import TERMINAL, JobStatus
 from prominence.engine import dispatch, runs, staging
 from prominence.model.job import JobDescription
 from prominence.store import jobs as store
+from prominence.store import workflows as workflow_store
 from prominence.store.db import commit_store, session_scope
 
 log = logging.getLogger(__name__)
@@ -26,10 +29,11 @@ TOKEN_MARGIN_SECONDS = 10 * 24 * 3600
 
 def submit_job(
     identity: Identity, job: JobDescription, workflow_id: int | None = None, member: dict[str, Any] | None = None
-) -> int:
+) -> int | None:
     """Store the job, committed, then have its run created; a job that cannot run ends `failed`.
 
-    `member`: row values of a workflow's job (its composite name, name in the workflow, instance)."""
+    `member`: row values of a workflow's job (its composite name, name in the workflow, instance,
+    try); None instead of an id when that member is not stored (see `_insert`)."""
     stored = job.to_stored()
     # Raises SpecError (a 400) before anything is stored when an artifact names no object.
     plan = staging.plan(identity, stored)
@@ -42,11 +46,14 @@ def submit_job(
     staging.prepare(sandbox, stored, plan)
     now = int(time.time())
     job_id = _insert(identity, stored, job_uuid, now, workflow_id, member or {})
+    if job_id is None:
+        shutil.rmtree(sandbox.root, ignore_errors=True)
+        return None
     dispatch.enqueue(dispatch.Pending(job_id, job_uuid, job, workflow_id, now))
     return job_id
 
 
-def fail_member(identity: Identity, job: JobDescription, workflow_id: int, member: dict[str, Any], reason: str) -> int:
+def fail_member(identity: Identity, job: JobDescription, workflow_id: int, member: dict[str, Any], reason: str) -> int | None:
     """Store a workflow's job that cannot be submitted (an artifact deleted since the workflow
     was accepted) as `failed` with the reason, without a sandbox or run: its node then ends
     like one whose job failed, and the workflow with it."""
@@ -55,8 +62,24 @@ def fail_member(identity: Identity, job: JobDescription, workflow_id: int, membe
     return _insert(identity, job.to_stored(), str(uuid.uuid4()), now, workflow_id, member | ended)
 
 
-def _insert(identity: Identity, stored: dict[str, Any], job_uuid: str, now: int, workflow_id: int | None, values: dict[str, Any]) -> int:
-    """Commit the job's row; `values` add to or replace the defaults of an idle job."""
+def _insert(
+    identity: Identity, stored: dict[str, Any], job_uuid: str, now: int, workflow_id: int | None, values: dict[str, Any]
+) -> int | None:
+    """Commit the job's row; `values` add to or replace the defaults of an idle job.
+
+    A workflow's job is stored only while its workflow is active and only once per instance and
+    try of its node (store.workflows.insert_member): None when it was not, so a delete racing a
+    release, or two racing releases, leave no job behind."""
+    try:
+        return _insert_row(identity, stored, job_uuid, now, workflow_id, values)
+    except IntegrityError:
+        log.info("Workflow %s: %s was released already in this try", workflow_id, values.get("name"))
+        return None
+
+
+def _insert_row(
+    identity: Identity, stored: dict[str, Any], job_uuid: str, now: int, workflow_id: int | None, values: dict[str, Any]
+) -> int | None:
     with session_scope(write=True) as session:
         job_id = store.next_id(session, "job")
         row = {
@@ -73,7 +96,11 @@ def _insert(identity: Identity, stored: dict[str, Any], job_uuid: str, now: int,
             "leave_in_queue": bool(stored.get("policies", {}).get("leaveInQueue")) and workflow_id is None,
             "workflow_id": workflow_id,
         }
-        store.insert_job(session, **(row | values))
+        if workflow_id is None:
+            store.insert_job(session, **(row | values))
+        elif not workflow_store.insert_member(session, **(row | values)):
+            session.rollback()
+            return None
     return job_id
 
 

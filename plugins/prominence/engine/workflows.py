@@ -139,6 +139,9 @@ def advance(row: Any, job: str, try_number: int) -> NodeState:
     node = NodeState("running", size)
     released, last_index, retries = 0, -1, 0
     with session_scope() as session:
+        # Held until the releases below are stored: a repeated or concurrent advance of this
+        # workflow then reads them and releases nothing twice.
+        store.serialise_advances(session, row.id)
         for group in store.member_summary(session, lineage, job):
             released += group.n
             last_index = max(last_index, -1 if group.last_index is None else group.last_index)
@@ -159,11 +162,14 @@ def advance(row: Any, job: str, try_number: int) -> NodeState:
         if room > len(release) and released < size:
             first = last_index + 1
             release += list(range(first, min(size, first + room - len(release)))) if factory else [None]
-        if release:
+        identity = Identity(row.owner, row.groups)
+        for index in release:
+            job_id = _release(identity, row, description, job, index, try_number)
+            if job_id is not None:
+                node.released.append(job_id)
+        # Last: this update locks the workflow's row, which each release share-locks meanwhile.
+        if node.released:
             store.mark_started(session, row.id, int(time.time()))
-    identity = Identity(row.owner, row.groups)
-    for index in release:
-        node.released.append(_release(identity, row, description, job, index, try_number))
     if node.released or node.active or todo > len(release):
         node.active += len(node.released)
         return node
@@ -176,7 +182,10 @@ def _idle(session: Session, workflow_id: int) -> int:
     return len(active) - len(live.start_times(session, active))
 
 
-def _release(identity: Identity, row: Any, description: WorkflowDescription, job: str, index: int | None, try_number: int) -> int:
+def _release(
+    identity: Identity, row: Any, description: WorkflowDescription, job: str, index: int | None, try_number: int
+) -> int | None:
+    """Submit one instance; None when it is not stored (released already, or the workflow ended)."""
     stored, parameters = description.instance(job, index)
     name = f"{row.name}/{job}" if index is None else f"{row.name}/{job}/{index}"
     member = {
@@ -232,11 +241,11 @@ def delete_workflows(session: Session, identity: Identity, workflow_ids: list[in
             continue
         if not store.finish_workflow(session, workflow_id, status=JobStatus.DELETED.value, reason=WORKFLOW_DELETED, end_time=now):
             continue
-        members = [
-            job_id
-            for job_id in store.active_member_ids(session, workflow_id)
-            if job_store.finish_job(session, job_id, status=JobStatus.DELETED.value, reason=JOB_OF_DELETED_WORKFLOW, end_time=now)
-        ]
+        members = _delete_members(session, workflow_id, now)
+        commit_store(session)
+        # A release that was storing a member while the workflow was being marked deleted has
+        # committed by now (store.workflows.insert_member): sweep once more, so it stops too.
+        members += _delete_members(session, workflow_id, now)
         commit_store(session)
         for job_id in members:
             runs.stop_run(session, job_id)
@@ -244,6 +253,14 @@ def delete_workflows(session: Session, identity: Identity, workflow_ids: list[in
         remove_dag_file(workflow_id)
         done += 1
     return done
+
+
+def _delete_members(session: Session, workflow_id: int, now: int) -> list[int]:
+    return [
+        job_id
+        for job_id in store.active_member_ids(session, workflow_id)
+        if job_store.finish_job(session, job_id, status=JobStatus.DELETED.value, reason=JOB_OF_DELETED_WORKFLOW, end_time=now)
+    ]
 
 
 def _stop_dag_run(session: Session, workflow_id: int) -> None:

@@ -6,6 +6,11 @@ something to stage: otherwise the cluster policy skips them at run creation, wit
 process. Each pushes its report as XCom `report` (the scheduler derives the job's status from
 it) and keeps a copy in the sandbox (describe reads the outputs' state from there; stage-out
 reads stage-in's). Nothing here follows a link out of the job's home.
+
+A failure is always reported, never swallowed: whatever goes wrong staging one artifact or output
+(even an error nobody foresaw) becomes its entry's failure status, so the job ends `failed` with
+the spec's reason; should the task die before it reports at all, scheduler/outcome.py still
+gives the job that reason from the task's state.
 """
 
 from __future__ import annotations
@@ -49,7 +54,11 @@ class StageInOperator(BaseOperator):
         plan = sandbox.read_json(sandbox.staging_file) or {}
         entries: list[dict[str, Any]] = []
         for artifact in plan.get("artifacts", []):
-            entries.append(self._stage(sandbox, artifact, _disk_bytes(job)))
+            try:
+                entries.append(self._stage(sandbox, artifact, _disk_bytes(job)))
+            except Exception:
+                self.log.exception("Staging artifact %s failed", artifact.get("name"))
+                entries.append({"name": artifact.get("name", ""), "status": "failedDownload", "time": 0})
             if entries[-1]["status"] != "success":
                 break
         report = {"stagein": entries, "succeeded": all(e["status"] == "success" for e in entries)}
@@ -114,7 +123,11 @@ class StageOutOperator(BaseOperator):
         report: dict[str, Any] = {"files": [], "directories": []}
         for wire, directory in OUTPUT_KINDS.items():
             for output in plan.get(wire, []):
-                entry = self._stage(sandbox, job_uuid, output["name"], directory, work)
+                try:
+                    entry = self._stage(sandbox, job_uuid, output["name"], directory, work)
+                except Exception:
+                    self.log.exception("Staging out %s failed", output.get("name"))
+                    entry = {"name": output.get("name", ""), "status": "failedUpload", "time": 0}
                 report["directories" if directory else "files"].append(entry)
         entries = report["files"] + report["directories"]
         report["succeeded"] = all(e["status"] == "success" for e in entries)

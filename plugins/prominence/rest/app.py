@@ -8,7 +8,6 @@ from typing import Any
 from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from prominence.engine import reaper
 from prominence.rest import data, errors, health, jobs, kv, ui, workflows
 from prominence.rest.deps import current_identity
 
@@ -20,16 +19,15 @@ SWITCH_INTERVAL_SECONDS = 0.001
 
 
 class StartHousekeeping:
-    """Starts the reaper with the first request and tunes the process when Starlette builds its
-    middleware (also at the first request), so only the api-server does either (not every process
-    that loads the plugin), without a request-wrapping middleware."""
+    """Tunes the process when Starlette builds its middleware (at the first request), so only the
+    api-server does (not every process that loads the plugin). Reconciliation runs in a component
+    of its own (engine/reconciler.py)."""
 
     def __init__(self, app) -> None:
         self.app = app
         sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
 
     async def __call__(self, scope, receive, send) -> None:
-        reaper.start_once()
         await self.app(scope, receive, send)
 
 

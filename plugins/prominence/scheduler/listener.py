@@ -1,9 +1,11 @@
 """Scheduler-side write-back: a job's or workflow's terminal state is stored once, when its run ends.
 
-These hooks run inside the scheduler's transaction. When our tables share Airflow's database they
-write through that same session (a second connection to the same SQLite file deadlocks under
-load); when they have their own (SQLite), they write there in a short session. They never raise
-into the scheduler; a write-back that failed is redone by the reaper.
+These hooks run inside the scheduler's transaction, which holds Airflow's rows of the run already
+(so the lock order is Airflow's tables, then ours: store/db.py). When our tables share Airflow's
+database they write through that same session (a second connection to the same SQLite file
+deadlocks under load), inside a SAVEPOINT; when they have their own (SQLite), they write there in
+a short session. They never raise into the scheduler: a failure is logged and rolled back to the
+savepoint, and the reconciler (engine/reconciler.py) stores the outcome on its next pass.
 """
 
 from __future__ import annotations
@@ -42,9 +44,13 @@ def record_workflow_outcome(dag_run, *, succeeded: bool) -> None:
     """A workflow's run ended: its nodes are all done, so the workflow is completed or failed."""
     workflow_id = workflow_id_of(dag_run.dag_id)
     session = object_session(dag_run)
-    if workflow_id is not None and session is not None:
+    if workflow_id is None or session is None:
+        return
+    try:
         with store_writes(session) as writes:
             finish_workflow(writes, workflow_id, succeeded)
+    except Exception:
+        log.exception("Workflow %s: storing its outcome failed; the reconciler will", workflow_id)
 
 
 def finish_workflow(session, workflow_id: int, succeeded: bool) -> None:
@@ -64,6 +70,8 @@ def record_outcome(dag_run) -> None:
     if session is None:
         log.error("Run %s has no session; its job keeps its state", dag_run.run_id)
         return
-    outcome = outcome_of(session, dag_run)
-    with store_writes(session) as writes:
-        store.finish_job(writes, conf["job_id"], **outcome)
+    try:
+        with store_writes(session) as writes:
+            store.finish_job(writes, conf["job_id"], **outcome_of(session, dag_run))
+    except Exception:
+        log.exception("Job %s: storing its outcome failed; the reconciler will", conf["job_id"])

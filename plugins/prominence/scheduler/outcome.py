@@ -1,6 +1,6 @@
 """How a job's status, statusReason and execution follow from its task reports (spec §5.3).
 
-Read in the scheduler when a run ends, and by the api-server's reaper for a write-back that was lost.
+Read in the scheduler when a run ends, and by the reconciler for a write-back that was lost.
 """
 
 from __future__ import annotations
@@ -93,8 +93,32 @@ def outcome_from_reports(
     return outcome
 
 
+# What a staging task that failed without a report stands for (it crashed, or was killed).
+CRASHED_STAGE_REPORTS = {
+    STAGE_IN_TASK: {"stagein": [{"name": "", "status": "failedDownload"}]},
+    STAGE_OUT_TASK: {"files": [{"name": "", "status": "failedUpload"}], "directories": []},
+}
+
+
+def _failed_stages(session, dag_run) -> set[str]:
+    """The staging tasks of the run that ended failed."""
+    # Airflow's ORM loads only where used: this module is imported with the plugin in every task process.
+    from airflow.models.taskinstance import TaskInstance as TI
+
+    query = select(TI.task_id).where(
+        TI.dag_id == dag_run.dag_id,
+        TI.run_id == dag_run.run_id,
+        TI.task_id.in_((STAGE_IN_TASK, STAGE_OUT_TASK)),
+        TI.state.in_(("failed", "upstream_failed")),
+    )
+    return set(session.scalars(query))
+
+
 def outcome_of(session, dag_run) -> dict:
-    """The terminal state of the job of an ended run, from its tasks' reports (finish_job's arguments)."""
+    """The terminal state of the job of an ended run, from its tasks' reports (finish_job's arguments).
+
+    A staging task that failed without pushing its report counts as failed with the spec's reason,
+    never as a job that completed."""
     # Airflow's ORM loads only where used: this module is imported with the plugin in every task process.
     from airflow.models.xcom import XComModel
 
@@ -112,6 +136,8 @@ def outcome_of(session, dag_run) -> dict:
             reports.append(XComModel.deserialize_value(row))
         else:
             staging[row.task_id] = XComModel.deserialize_value(row)
+    for task_id in _failed_stages(session, dag_run) - set(staging):
+        staging[task_id] = CRASHED_STAGE_REPORTS[task_id]
     conf = job_conf(dag_run.conf)
     outcome = outcome_from_reports(
         reports,

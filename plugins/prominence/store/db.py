@@ -6,8 +6,11 @@ active, so a create waiting behind it answered in seconds (profiled: 90% of a cr
 the wait for that lock). There our tables get a file of their own beside Airflow's, and a session
 routes each statement to the database holding its tables.
 
-Lock order, where one unit of work writes both: Airflow's tables first, then ours (the scheduler's
-listener does that); code that writes ours and then Airflow's commits in between (`commit_store`).
+Lock order (docs/reliability.md), one for every process: Airflow's tables first, then ours. The
+scheduler's listener writes ours inside the scheduler's transaction, which holds Airflow's rows
+already; everything else that writes ours and then Airflow's (delete, the reconciler, the
+dispatcher) commits ours first (`commit_store`), so no transaction ever holds a row of ours while
+it waits for one of Airflow's, and the two orders can never meet in a deadlock.
 """
 
 from __future__ import annotations
@@ -152,17 +155,24 @@ def separate_store() -> bool:
 
 @contextmanager
 def store_writes(session: Session) -> Iterator[Session]:
-    """Where code running in someone else's transaction (the scheduler's listener) writes our
-    tables: that same session when they share its database, else a short session of our own."""
-    if not separate_store():
-        yield session
-        return
-    with session_scope() as own:
-        yield own
+    """Where code running in someone else's transaction (the scheduler's listener) reads and
+    writes: that same session when our tables share its database, else a short session of our own.
+
+    Inside a SAVEPOINT of that transaction (except on SQLite, whose driver cannot nest one): an
+    error here rolls back only what was done here, so the caller's transaction carries on. The
+    savepoint is the connection's, not the ORM session's: Airflow refuses any session commit in
+    the scheduler's critical section, and releasing a session savepoint counts as one."""
+    connection = session.connection()
+    guard = nullcontext() if connection.dialect.name == "sqlite" else connection.begin_nested()
+    with guard:
+        if not separate_store():
+            yield session
+            return
+        with session_scope() as own:
+            yield own
 
 
 def commit_store(session: Session) -> None:
-    """Commit our writes before writing Airflow's tables (the lock order above); a no-op in
-    effect on a shared database, where one transaction would have been atomic anyway."""
-    if separate_store():
-        session.commit()
+    """Commit our writes before writing Airflow's tables (the lock order above), on a shared
+    database too: the rows of ours it locked are released before any of Airflow's is asked for."""
+    session.commit()

@@ -12,7 +12,6 @@ from prominence.contract.states import TERMINAL
 from prominence.store.tables import ids, jobs
 
 
-
 def next_id(session: Session, kind: str) -> int:
     """The next id of the sequence jobs and workflows share (spec §1.2)."""
     return int(session.execute(insert(ids).values(kind=kind)).inserted_primary_key[0])
@@ -71,6 +70,12 @@ def active_jobs(session: Session, owners: Iterable[str] | None = None) -> list[R
     if owners is not None:
         query = query.where(jobs.c.owner.in_(list(owners)))
     return list(session.execute(query))
+
+
+def deleted_since(session: Session, since: int) -> list[int]:
+    """Jobs deleted at or after `since` (epoch seconds)."""
+    query = select(jobs.c.id).where(jobs.c.status == "deleted", jobs.c.end_time >= since)
+    return list(session.scalars(query))
 
 
 def finish_job(session: Session, job_id: int, *, status: str, reason: str | None, end_time: int, **values: Any) -> bool:

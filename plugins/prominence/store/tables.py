@@ -3,7 +3,7 @@ is SQLite (store/db.py)."""
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, BigInteger, Boolean, Column, Index, Integer, LargeBinary, MetaData, String, Table, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Column, Index, Integer, LargeBinary, MetaData, String, Table, Text, func
 
 metadata = MetaData()
 
@@ -49,6 +49,16 @@ jobs = Table(
     Index("ix_prominence_jobs_owner_queue", "owner", "in_queue"),
     Index("ix_prominence_jobs_workflow", "workflow_id", "workflow_job"),
     Index("ix_prominence_jobs_owner_end", "owner", "end_time"),
+)
+# A workflow releases each instance of a job once per try of its node, however many `advance`
+# calls race (engine/workflows.py): the key is unique, a job without factory counting as index -1.
+Index(
+    "uq_prominence_jobs_member",
+    jobs.c.workflow_id,
+    jobs.c.workflow_job,
+    func.coalesce(jobs.c.workflow_index, -1),
+    func.coalesce(jobs.c.workflow_try, 0),
+    unique=True,
 )
 
 # The checksum a client declared when it asked to upload an object (spec §9 `prominence_sha256`).

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Row, exists, func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from prominence.contract.states import TERMINAL
 from prominence.store.jobs import queue_listing
 from prominence.store.tables import jobs, workflows
+
 
 def insert_workflow(session: Session, **values: Any) -> None:
     session.execute(insert(workflows).values(**values))
@@ -18,6 +19,39 @@ def insert_workflow(session: Session, **values: Any) -> None:
 
 def get_workflow(session: Session, workflow_id: int) -> Row | None:
     return session.execute(select(workflows).where(workflows.c.id == workflow_id)).first()
+
+
+# Our class of PostgreSQL advisory locks (two-key form, a key space apart from Airflow's one-key locks).
+ADVANCE_LOCK_CLASS = 7_041_001
+
+
+def serialise_advances(session: Session, workflow_id: int) -> None:
+    """Make the caller's transaction the only `advance` of this workflow until it ends (PostgreSQL:
+    an advisory lock, so the member inserts of other sessions are not blocked; SQLite serialises
+    writers anyway and the unique member key catches the rest)."""
+    query = select(func.pg_advisory_xact_lock(ADVANCE_LOCK_CLASS, workflows.c.id)).where(workflows.c.id == workflow_id)
+    if session.get_bind(clause=query).dialect.name == "postgresql":
+        session.execute(query)
+
+
+def insert_member(session: Session, **values: Any) -> bool:
+    """Insert a workflow's job unless its workflow has ended (False then, nothing written); an
+    instance released already in this try raises IntegrityError (the unique member key).
+
+    PostgreSQL: the workflow's row is share-locked first, so a delete marking it deleted waits
+    for this insert, or this insert waits for the delete and then sees it. SQLite has no row
+    locks: there the condition is part of the insert itself, which takes the write lock before
+    evaluating it."""
+    active = (workflows.c.id == values["workflow_id"]) & workflows.c.status.not_in(TERMINAL)
+    check = select(workflows.c.id).where(active)
+    if session.get_bind(clause=check).dialect.name != "sqlite":
+        if session.execute(check.with_for_update(read=True)).first() is None:
+            return False
+        session.execute(insert(jobs).values(**values))
+        return True
+    columns = [literal(value, type_=jobs.c[name].type).label(name) for name, value in values.items()]
+    statement = insert(jobs).from_select(list(values), select(*columns).where(exists().where(active)))
+    return session.execute(statement).rowcount > 0
 
 
 def find_workflows(
@@ -46,6 +80,10 @@ def finish_workflow(session: Session, workflow_id: int, *, status: str, reason: 
         .values(status=status, status_reason=reason, end_time=end_time, in_queue=workflows.c.leave_in_queue)
     )
     return result.rowcount > 0
+
+
+def active_workflows(session: Session) -> list[Row]:
+    return list(session.execute(select(workflows).where(workflows.c.status.not_in(TERMINAL))))
 
 
 def mark_started(session: Session, workflow_id: int, when: int) -> None:

@@ -1,0 +1,194 @@
+"""Reconciliation no Airflow mechanism covers, run continuously by the stack's `reconciler`
+component (`python -m prominence.engine.reconciler`, supervised like Airflow's own processes):
+queue-time limits, jobs accepted without a run (the api-server died between its commits),
+workflows accepted without their DAG file (likewise), runs that ended without their outcome
+stored (jobs and workflows: the listener's write-back was lost), and runs of deleted jobs that
+were never stopped.
+
+A process of its own, so it runs from the stack's start on, whether or not a request ever
+arrives, and keeps running while the api-server restarts. Every job is handled in its own
+transaction and its own try/except: one that keeps failing is retried a bounded number of times,
+then recorded `failed` with a reason, and never holds up the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from prominence.contract.states import TERMINAL, JobStatus
+from prominence.contract.tasks import job_conf
+from prominence.contract.workflows import dag_file, dag_id_for, workflow_id_of
+from prominence.engine import live, runs
+from prominence.engine.dispatch import restart_run
+from prominence.engine.workflow_files import graph_of, write_dag_file
+from prominence.engine.workflows import description_of
+from prominence.engine.retention import sweep_sandboxes
+from prominence.scheduler.listener import finish_workflow
+from prominence.scheduler.outcome import outcome_of
+from prominence.store import jobs as store
+from prominence.store import workflows as workflow_store
+from prominence.store.db import session_scope
+
+log = logging.getLogger(__name__)
+INTERVAL_SECONDS = 5.0
+# A job row committed this long ago without a run lost its run (the process died in between).
+LOST_RUN_AFTER_SECONDS = 30
+# Runs of jobs deleted within this window are stopped again if they are still active.
+DELETED_WINDOW_SECONDS = 3600
+MAX_START_ATTEMPTS = 3
+MAX_TIME_QUEUED = "Maximum time queued was exceeded"
+START_FAILED = "Job could not be started"
+ENDED = ("success", "failed")
+ACTIVE_RUN = ("queued", "running")
+# Sandboxes past their retention (PROMINENCE_SANDBOX_RETENTION_HOURS) are looked for this often.
+SWEEP_INTERVAL_SECONDS = 600
+
+
+class Reconciler:
+    """One pass at a time; remembers across passes how often each lost job failed to start."""
+
+    def __init__(self) -> None:
+        self.start_failures: dict[int, int] = {}
+        self.last_sweep = 0.0
+
+    def run_forever(self) -> None:
+        while True:
+            try:
+                self.reconcile(time.time())
+            except Exception:
+                log.exception("Reconciler pass failed; trying again in %s s", INTERVAL_SECONDS)
+            time.sleep(INTERVAL_SECONDS)
+
+    def reconcile(self, now: float) -> None:
+        with session_scope() as session:
+            rows = store.active_jobs(session)
+            ids = [row.id for row in rows]
+            started = live.start_times(session, ids)
+            states = runs.run_states(session, ids)
+        expired, lost = [], []
+        for row in rows:
+            if row.id in started:
+                continue
+            limit = (row.spec.get("policies") or {}).get("maximumTimeInQueue") or 0
+            if limit > 0 and now - row.create_time > limit * 60:
+                expired.append(row.id)
+            elif now - row.create_time > LOST_RUN_AFTER_SECONDS and row.id not in states:
+                lost.append(row)
+        for job_id in expired:
+            _each(job_id, "ending after its queue time", lambda job_id=job_id: _expire(job_id, now))
+        for row in lost:
+            self._restart(row, now)
+        self.start_failures = {job_id: n for job_id, n in self.start_failures.items() if job_id in states or job_id in ids}
+        ended = [job_id for job_id, state in states.items() if state in ENDED and job_id not in expired]
+        for job_id in ended:
+            _each(job_id, "storing its outcome", lambda job_id=job_id: _record_missed_outcome(job_id))
+        _stop_deleted(now)
+        _record_missed_workflow_outcomes()
+        _write_lost_dag_files(now)
+        if now - self.last_sweep >= SWEEP_INTERVAL_SECONDS:
+            self.last_sweep = now
+            for path in sweep_sandboxes(now):
+                log.info("Removed sandbox %s after its retention", path.name)
+
+    def _restart(self, row: Any, now: float) -> None:
+        """Create the run of a job left without one; after MAX_START_ATTEMPTS failures it ends `failed`."""
+        try:
+            with session_scope() as session:
+                log.warning("Job %s has no run; starting it again", row.id)
+                restart_run(session, row)
+            self.start_failures.pop(row.id, None)
+            return
+        except Exception:
+            log.exception("Job %s: starting its run failed", row.id)
+        with session_scope() as session:
+            if runs.run_states(session, [row.id]):
+                return  # another process (the dispatcher) created it meanwhile
+            failures = self.start_failures[row.id] = self.start_failures.get(row.id, 0) + 1
+            if failures >= MAX_START_ATTEMPTS:
+                store.finish_job(session, row.id, status=JobStatus.FAILED.value, reason=START_FAILED, end_time=int(now))
+                log.error("Job %s could not be started %s times: failed", row.id, failures)
+
+
+def _each(job_id: int, what: str, work: Callable[[], None]) -> None:
+    try:
+        work()
+    except Exception:
+        log.exception("Job %s: %s failed; trying again next pass", job_id, what)
+
+
+def _expire(job_id: int, now: float) -> None:
+    with session_scope() as session:
+        if not store.finish_job(session, job_id, status=JobStatus.FAILED.value, reason=MAX_TIME_QUEUED, end_time=int(now)):
+            return
+        log.info("Job %s waited longer than its maximum time in the queue", job_id)
+    # Our row is committed before Airflow's are written (the lock order, store/db.py).
+    with session_scope() as session:
+        runs.stop_run(session, job_id)
+
+
+def _record_missed_outcome(job_id: int) -> None:
+    """Store the outcome of a job whose run ended without the listener's write-back landing."""
+    with session_scope() as session:
+        row = store.get_job(session, job_id)
+        found = runs.runs_of(session, [job_id]) if row is not None and row.status not in TERMINAL else []
+        for run in found:
+            if store.finish_job(session, job_conf(run.conf)["job_id"], **outcome_of(session, run)):
+                log.warning("Job %s ended without its outcome stored; stored it now", job_id)
+
+
+def _stop_deleted(now: float) -> None:
+    """Stop the runs of recently deleted jobs still active (the process died before stopping them)."""
+    with session_scope() as session:
+        deleted = store.deleted_since(session, int(now) - DELETED_WINDOW_SECONDS)
+        active = [job_id for job_id, state in runs.run_states(session, deleted).items() if state in ACTIVE_RUN]
+    for job_id in active:
+        log.warning("Job %s was deleted but its run is still active; stopping it", job_id)
+        _each(job_id, "stopping its run", lambda job_id=job_id: _stop(job_id))
+
+
+def _stop(job_id: int) -> None:
+    with session_scope() as session:
+        runs.stop_run(session, job_id)
+
+
+def _record_missed_workflow_outcomes() -> None:
+    """Store the outcome of workflows whose DAG run ended without the listener's write-back."""
+    with session_scope() as session:
+        active = [row.id for row in workflow_store.active_workflows(session)]
+        ended = runs.ended_dag_runs(session, [dag_id_for(workflow_id) for workflow_id in active])
+    for dag_id, state in ended.items():
+        workflow_id = workflow_id_of(dag_id)
+        try:
+            with session_scope() as session:
+                finish_workflow(session, workflow_id, succeeded=state == "success")
+            log.warning("Workflow %s ended without its outcome stored; stored it now", workflow_id)
+        except Exception:
+            log.exception("Workflow %s: storing its outcome failed; trying again next pass", workflow_id)
+
+
+def _write_lost_dag_files(now: float) -> None:
+    """Write the DAG file of an active workflow accepted long ago that has neither file nor run."""
+    with session_scope() as session:
+        rows = [row for row in workflow_store.active_workflows(session) if now - row.create_time > LOST_RUN_AFTER_SECONDS]
+        started = runs.dag_runs_of(session, [dag_id_for(row.id) for row in rows])
+    for row in rows:
+        if dag_id_for(row.id) in started or dag_file(row.id).exists():
+            continue
+        try:
+            write_dag_file(graph_of(row.id, row.name, row.create_time, description_of(row)))
+            log.warning("Workflow %s had no DAG file; wrote it now", row.id)
+        except Exception:
+            log.exception("Workflow %s: writing its DAG file failed; trying again next pass", row.id)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log.info("Reconciler started: a pass every %s s", INTERVAL_SECONDS)
+    Reconciler().run_forever()
+
+
+if __name__ == "__main__":
+    main()
