@@ -45,7 +45,10 @@ def run(stack) -> list[dict]:
     api = client(stack.url, stack.token("latency"))
     rows = []
     for runtime in RUNTIMES:
-        body = {"resources": {"cpus": 1, "memory": 1}, "tasks": [{"image": stack.sample_image, "runtime": runtime, "cmd": "echo hi"}]}
+        body = {
+            "resources": {"cpus": 1, "memory": 1},
+            "tasks": [{"image": stack.sample_image, "runtime": runtime, "cmd": "echo hi"}],
+        }
         to_running, to_completed = [], []
         for _ in range(JOBS):
             started = time.perf_counter()
@@ -55,6 +58,13 @@ def run(stack) -> list[dict]:
             to_completed.append(time.perf_counter() - started)
         baseline = direct(stack.env, runtime, stack.sample_image)
         for name, values in (("submit → running", to_running), ("submit → completed", to_completed)):
-            rows.append({"runtime": runtime, "what": name, "p50_s": median(values), "p90_s": percentile(values, 90),
-                         "direct_p50_s": median(baseline)})
+            rows.append(
+                {
+                    "runtime": runtime,
+                    "what": name,
+                    "p50_s": median(values),
+                    "p90_s": percentile(values, 90),
+                    "direct_p50_s": median(baseline),
+                }
+            )
     return rows

@@ -29,8 +29,9 @@ def client(url: str, token: str) -> httpx.Client:
     return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60)
 
 
-def timed_calls(make_client: Callable[[], httpx.Client], call: Callable[[httpx.Client, int], httpx.Response],
-                clients: int, per_client: int) -> list[float]:
+def timed_calls(
+    make_client: Callable[[], httpx.Client], call: Callable[[httpx.Client, int], httpx.Response], clients: int, per_client: int
+) -> list[float]:
     """Latencies (s) of `clients` threads each making `per_client` calls; any non-2xx is an error."""
     local = threading.local()
     latencies: list[float] = []

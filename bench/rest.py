@@ -30,16 +30,34 @@ def seed(env: dict[str, str], total: int) -> None:
     from prominence.store.db import session_scope
     from prominence.store.tables import ids, jobs
 
-    spec = {"resources": {"nodes": 1, "cpus": 1, "memory": 1, "disk": 10}, "tasks": [{"image": "busybox", "runtime": "singularity", "cmd": "true"}]}
+    spec = {
+        "resources": {"nodes": 1, "cpus": 1, "memory": 1, "disk": 10},
+        "tasks": [{"image": "busybox", "runtime": "singularity", "cmd": "true"}],
+    }
     with session_scope() as session:
         have = session.scalar(select(func.count()).select_from(jobs).where(jobs.c.owner == USER)) or 0
         now = int(time.time())
         rows = []
         for _ in range(total - have):
             job_id = session.execute(insert(ids).values(kind="job")).inserted_primary_key[0]
-            rows.append(dict(id=job_id, uuid=str(uuid.uuid4()), owner=USER, groups="", name="stored", status="completed",
-                             spec=spec, create_time=now, start_time=now, end_time=now, in_queue=False, leave_in_queue=False,
-                             execution={"tasks": [{"exitCode": 0}]}, succeeded=True))
+            rows.append(
+                dict(
+                    id=job_id,
+                    uuid=str(uuid.uuid4()),
+                    owner=USER,
+                    groups="",
+                    name="stored",
+                    status="completed",
+                    spec=spec,
+                    create_time=now,
+                    start_time=now,
+                    end_time=now,
+                    in_queue=False,
+                    leave_in_queue=False,
+                    execution={"tasks": [{"exitCode": 0}]},
+                    succeeded=True,
+                )
+            )
         if rows:
             session.execute(insert(jobs), rows)
 
@@ -64,8 +82,15 @@ def run(stack) -> list[dict]:
         per_client = {"create": CREATES_PER_CLIENT}
         for name, call in calls.items():
             latencies = timed_calls(new, call, CLIENTS, per_client.get(name, PER_CLIENT))
-            rows.append({"stored": stored, "call": name, "p50_ms": 1000 * median(latencies),
-                         "p99_ms": 1000 * percentile(latencies, 99), "n": len(latencies)})
+            rows.append(
+                {
+                    "stored": stored,
+                    "call": name,
+                    "p50_ms": 1000 * median(latencies),
+                    "p99_ms": 1000 * percentile(latencies, 99),
+                    "n": len(latencies),
+                }
+            )
         _drain(api)
     return rows
 

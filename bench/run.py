@@ -48,7 +48,9 @@ def rows_of(results: dict) -> list[tuple[str, float, str, float, str]]:
         rows.append((f"{r['what']} p90 ({r['runtime']})", r["p90_s"], "", r["direct_p50_s"], "s"))
     t = results["throughput"]
     direct = next(r["direct_p50_s"] for r in results["latency"] if r["runtime"] == "singularity")
-    rows.append((f"throughput, {t['jobs']} trivial jobs", t["jobs_per_minute"], "≥ 100", 60 / direct * (os.cpu_count() or 1), "jobs/min"))
+    rows.append(
+        (f"throughput, {t['jobs']} trivial jobs", t["jobs_per_minute"], "≥ 100", 60 / direct * (os.cpu_count() or 1), "jobs/min")
+    )
     rows.append((f"jobs not completed of {t['jobs']}", t["not_completed"], "0", 0, "jobs"))
     m = results["memory"]
     for name, mib in m["components_mib"].items():
@@ -102,8 +104,10 @@ def main() -> None:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2, default=str) + "\n")
     print_table(rows_of(results))
-    print(f"\n(baselines: GET /health for REST, the same command run directly in the runtime for job latency "
-          f"and throughput, a bare Python interpreter for memory; results in {RESULTS.relative_to(REPO)})")
+    print(
+        f"\n(baselines: GET /health for REST, the same command run directly in the runtime for job latency "
+        f"and throughput, a bare Python interpreter for memory; results in {RESULTS.relative_to(REPO)})"
+    )
 
 
 if __name__ == "__main__":

@@ -23,5 +23,10 @@ def run(stack) -> dict:
     elapsed = time.perf_counter() - started
     jobs = api.get("/jobs", params={"id": ",".join(map(str, ids))}).json()
     not_completed = JOBS - sum(1 for job in jobs if job["status"] == "completed")
-    return {"jobs": JOBS, "submit_s": submitted, "elapsed_s": elapsed, "jobs_per_minute": JOBS / elapsed * 60,
-            "not_completed": not_completed}
+    return {
+        "jobs": JOBS,
+        "submit_s": submitted,
+        "elapsed_s": elapsed,
+        "jobs_per_minute": JOBS / elapsed * 60,
+        "not_completed": not_completed,
+    }

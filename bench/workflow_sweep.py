@@ -36,10 +36,17 @@ ACCEPT_SECONDS = 60.0
 def sweep(image: str, members: int) -> dict:
     return {
         "name": f"sweep{members}",
-        "jobs": [{"name": "member", "resources": {"cpus": 1, "memory": 1, "disk": 1},
-                  "tasks": [{"image": image, "cmd": "true"}]}],
-        "factories": [{"name": "n", "type": "parameterSweep", "jobs": ["member"],
-                       "parameters": [{"name": "i", "start": 1, "end": members, "step": 1}]}],
+        "jobs": [
+            {"name": "member", "resources": {"cpus": 1, "memory": 1, "disk": 1}, "tasks": [{"image": image, "cmd": "true"}]}
+        ],
+        "factories": [
+            {
+                "name": "n",
+                "type": "parameterSweep",
+                "jobs": ["member"],
+                "parameters": [{"name": "i", "start": 1, "end": members, "step": 1}],
+            }
+        ],
     }
 
 

@@ -44,8 +44,7 @@ def main() -> int:
     env = stack_env(Stack.load())
     url = env["PROMINENCE_URL"]
     stack_py = Path(__file__).with_name("stack.py")
-    token = subprocess.run([sys.executable, str(stack_py), "token", args.user], check=True,
-                           capture_output=True, text=True).stdout
+    token = subprocess.run([sys.executable, str(stack_py), "token", args.user], check=True, capture_output=True, text=True).stdout
     job = {
         "name": "hello",
         "resources": {"nodes": 1, "cpus": 1, "memory": 1, "disk": 1},

@@ -32,4 +32,4 @@ def test_the_api_server_refuses_to_mount_the_api_without_a_key(no_secret):
 
     plugin._rest_apps.cache_clear()
     with pytest.raises(tokens.MissingSecret):
-        plugin.ProminencePlugin.fastapi_apps
+        _ = plugin.ProminencePlugin.fastapi_apps

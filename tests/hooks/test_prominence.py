@@ -48,7 +48,7 @@ def test_submit_sends_the_job_with_the_connection_token(api):
 
 
 def test_a_refusal_raises_with_the_api_message(api):
-    api.handler = lambda request: httpx.Response(400, json={"error": "invalid item \"args\" in task"})
+    api.handler = lambda request: httpx.Response(400, json={"error": 'invalid item "args" in task'})
     with pytest.raises(ProminenceError, match='400: invalid item "args" in task') as raised:
         ProminenceHook().submit_job({"tasks": [{"args": []}]})
     assert raised.value.status == 400

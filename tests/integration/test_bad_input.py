@@ -22,9 +22,12 @@ def count_jobs(api) -> int:
         (b'{"resources": {"cpus": 1, "memory": 1}, "tasks": []}', "a job cannot contain only sidecar tasks"),
         (b'{"resources": {"cpus": "two", "memory": 1}, "tasks": [{"image": "x"}]}', "number of cpus must be an integer"),
         (b'{"resources": {"cpus": -1, "memory": 1}, "tasks": [{"image": "x"}]}', "number of cpus must be an integer"),
-        (b'{"resources": {"cpus": 1, "memory": 1}, "tasks": [{"image": "x"}], "colour": 1}', 'invalid item "colour" in job description'),
+        (
+            b'{"resources": {"cpus": 1, "memory": 1}, "tasks": [{"image": "x"}], "colour": 1}',
+            'invalid item "colour" in job description',
+        ),
         (b'{"resources": {"cpus": 1, "memory": 1}, "tasks": [{"image": "x", "args": []}]}', 'invalid item "args" in task'),
-        (b'[1, 2]', "a job description must be a JSON object"),
+        (b"[1, 2]", "a job description must be a JSON object"),
         (
             b'{"resources": {"cpus": 1, "memory": 1}, "tasks": [{"image": "x"}, {"image": "x", "type": "sidecar"}]}',
             "tasks of type sidecar are not supported by this server yet",
@@ -80,10 +83,14 @@ def test_an_unauthenticated_huge_body_is_401_before_it_is_sent(stack, path):
     "body, message",
     [
         (b"[" * 100_000 + b"]" * 100_000, "Request body is not valid JSON"),
-        (b'{"resources": {"cpus": 1, "memory": 1}, "tasks": [{"image": "x"}], "inputs": [{"filename": "a\\u0000b", "content": ""}]}',
-         "Request body contains a NUL character"),
-        (b'{"resources": {"cpus": 1, "memory": 1}, "tasks": [{"image": "x"}], "inputs": [{"filename": "\\ud800", "content": ""}]}',
-         "Request body contains an unpaired surrogate"),
+        (
+            b'{"resources": {"cpus": 1, "memory": 1}, "tasks": [{"image": "x"}], "inputs": [{"filename": "a\\u0000b", "content": ""}]}',
+            "Request body contains a NUL character",
+        ),
+        (
+            b'{"resources": {"cpus": 1, "memory": 1}, "tasks": [{"image": "x"}], "inputs": [{"filename": "\\ud800", "content": ""}]}',
+            "Request body contains an unpaired surrogate",
+        ),
     ],
 )
 def test_bodies_no_file_name_or_database_could_hold_are_400(alice, body, message):
@@ -97,6 +104,9 @@ def test_numbers_past_64_bits_are_400_or_empty_never_500(alice, sample_image):
     job_id = alice.submit(job(sample_image, "echo hi"))
     alice.wait(job_id)
     assert alice.client.get(f"/jobs/{job_id}/stdout", params={"offset": 2**70}).text == ""
-    for response in (alice.client.get(f"/jobs/{2**64}"), alice.client.get("/jobs", params={"id": str(2**64)}),
-                     alice.client.delete("/jobs", params={"id": str(2**64)})):
+    for response in (
+        alice.client.get(f"/jobs/{2**64}"),
+        alice.client.get("/jobs", params={"id": str(2**64)}),
+        alice.client.delete("/jobs", params={"id": str(2**64)}),
+    ):
         assert response.status_code == 400 and response.json()["error"], response.text

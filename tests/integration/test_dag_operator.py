@@ -48,7 +48,10 @@ def test_example_dag_runs_two_jobs_in_sequence_and_fails_with_a_failing_job(stac
         assert wait_run(client, bad) == "failed"
         compute, report = (xcom(client, good, task, "return_value") for task in ("compute", "report"))
         failed = xcom(client, bad, "compute", "job_id")
-        states = {ti["task_id"]: ti["state"] for ti in client.get(f"/dags/{DAG_ID}/dagRuns/{bad}/taskInstances").json()["task_instances"]}
+        states = {
+            ti["task_id"]: ti["state"]
+            for ti in client.get(f"/dags/{DAG_ID}/dagRuns/{bad}/taskInstances").json()["task_instances"]
+        }
     assert states == {"compute": "failed", "report": "upstream_failed"}
 
     owner = Api(stack.url, stack.token("airflow"))

@@ -46,8 +46,7 @@ def cli(stack, tmp_path_factory):
 
     def run(user: str, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
         workdir = cwd or tmp_path_factory.mktemp("cli")
-        env = {"PATH": "/usr/bin:/bin", "HOME": str(workdir), "PROMINENCE_URL": stack.url,
-               "PROMINENCE_TOKEN": stack.token(user)}
+        env = {"PATH": "/usr/bin:/bin", "HOME": str(workdir), "PROMINENCE_URL": stack.url, "PROMINENCE_TOKEN": stack.token(user)}
         return subprocess.run([str(CLI), *args], env=env, cwd=workdir, capture_output=True, text=True, timeout=120)
 
     return run
@@ -60,8 +59,12 @@ def bucket(stack):
 
 
 def s3_credentials(env: dict[str, str]) -> dict[str, str]:
-    return {"endpoint_url": env["PROMINENCE_S3_ENDPOINT_URL"], "region_name": env["PROMINENCE_S3_REGION"],
-            "aws_access_key_id": env["PROMINENCE_S3_ACCESS_KEY"], "aws_secret_access_key": env["PROMINENCE_S3_SECRET_KEY"]}
+    return {
+        "endpoint_url": env["PROMINENCE_S3_ENDPOINT_URL"],
+        "region_name": env["PROMINENCE_S3_REGION"],
+        "aws_access_key_id": env["PROMINENCE_S3_ACCESS_KEY"],
+        "aws_secret_access_key": env["PROMINENCE_S3_SECRET_KEY"],
+    }
 
 
 def tgz(files: dict[str, bytes]) -> bytes:
@@ -99,11 +102,15 @@ def test_inputs_artifacts_and_outputs_reach_their_places(stack, alice, cli, web,
 
     script = "cat in.txt webdir/page.txt /opt/tools/run.sh > out.txt; mkdir -p results/sub; cp in.txt results/sub/copy"
     body = job(
-        sample_image, f"sh -c '{script}'",
-        inputs=[{"filename": "in.txt", "content": base64.b64encode(b"input data\n").decode()},
-                {"filename": "../../escape.sh", "content": base64.b64encode(b"#!/bin/sh\n").decode(), "executable": True}],
+        sample_image,
+        f"sh -c '{script}'",
+        inputs=[
+            {"filename": "in.txt", "content": base64.b64encode(b"input data\n").decode()},
+            {"filename": "../../escape.sh", "content": base64.b64encode(b"#!/bin/sh\n").decode(), "executable": True},
+        ],
         artifacts=[{"url": f"{base}/web.tgz"}, {"url": "tools.tgz", "mountpoint": "tools:/opt/tools"}],
-        outputFiles=["out.*"], outputDirs=["results"],
+        outputFiles=["out.*"],
+        outputDirs=["results"],
     )
     described = alice.wait(alice.submit(body))
     assert (described["status"], described.get("statusReason")) == ("completed", None), described
@@ -115,12 +122,20 @@ def test_inputs_artifacts_and_outputs_reach_their_places(stack, alice, cli, web,
 
     [out] = described["outputFiles"]
     [results] = described["outputDirs"]
-    assert (out["name"], out["size"], results["name"]) == ("out.*", len(b"input data\nfrom the web\n#!/bin/sh\necho tool ran\n"), "results")
+    assert (out["name"], out["size"], results["name"]) == (
+        "out.*",
+        len(b"input data\nfrom the web\n#!/bin/sh\necho tool ran\n"),
+        "results",
+    )
     workdir = tmp_path / "download"
     workdir.mkdir()
     downloaded = cli("alice", "download", str(described["id"]), cwd=workdir)
     assert downloaded.returncode == 0, downloaded.stderr
-    assert (workdir / "out.*").read_bytes() == (home / "out.txt").read_bytes() == b"input data\nfrom the web\n#!/bin/sh\necho tool ran\n"
+    assert (
+        (workdir / "out.*").read_bytes()
+        == (home / "out.txt").read_bytes()
+        == b"input data\nfrom the web\n#!/bin/sh\necho tool ran\n"
+    )
     with tarfile.open(workdir / "results.tgz") as tar:
         assert tar.extractfile("results/sub/copy").read() == b"input data\n"
     assert (workdir / "results.tgz").stat().st_size == results["size"]
@@ -165,7 +180,11 @@ def test_stage_in_never_fetches_from_the_stacks_own_network(stack, alice, bucket
     assert internal.startswith("http://127.0.0.1:") and httpx.get(internal).content == b"stack-internal\n"
     ids = [
         alice.submit(job(sample_image, "true", artifacts=[{"url": url}]))
-        for url in (internal, "http://169.254.169.254/latest/meta-data/iam", f"http://localhost:{stack.env['PROMINENCE_S3_PORT']}/{name}")
+        for url in (
+            internal,
+            "http://169.254.169.254/latest/meta-data/iam",
+            f"http://localhost:{stack.env['PROMINENCE_S3_PORT']}/{name}",
+        )
     ]
     for job_id in ids:
         described = alice.wait(job_id)
@@ -222,8 +241,9 @@ def test_group_areas_and_deletion(stack, cli, tmp_path):
     shared = tmp_path / "shared.txt"
     shared.write_bytes(b"for the team\n")
     member, outsider = Api(stack.url, stack.token("dave", "team")), Api(stack.url, stack.token("erin", "other"))
-    response = member.client.post("/data/upload", json={"filename": "team/sub/shared.txt",
-                                                         "checksum": hashlib.sha256(b"for the team\n").hexdigest()})
+    response = member.client.post(
+        "/data/upload", json={"filename": "team/sub/shared.txt", "checksum": hashlib.sha256(b"for the team\n").hexdigest()}
+    )
     assert response.status_code == 201 and set(response.json()) == {"url"}
     assert httpx.put(response.json()["url"], content=shared.read_bytes()).status_code == 200
     assert [o["name"] for o in member.client.get("/data/team").json()] == ["team/sub/shared.txt"]

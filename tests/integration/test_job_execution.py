@@ -38,7 +38,11 @@ def test_nonzero_exit_is_completed_with_its_exit_code(alice, sample_image, slow_
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
 def test_the_container_sees_its_environment(alice, sample_image, runtime):
-    body = job(sample_image, "sh -c 'echo $FOO $PROMINENCE_JOB_ID $PROMINENCE_TASK_NUM $PROMINENCE_CONTAINER_RUNTIME $HOME; pwd'", runtime=runtime)
+    body = job(
+        sample_image,
+        "sh -c 'echo $FOO $PROMINENCE_JOB_ID $PROMINENCE_TASK_NUM $PROMINENCE_CONTAINER_RUNTIME $HOME; pwd'",
+        runtime=runtime,
+    )
     body["tasks"][0].update(env={"FOO": "bar"}, workdir="sub")
     job_id = alice.submit(body)
     described = alice.wait(job_id)

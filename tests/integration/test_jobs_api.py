@@ -169,7 +169,9 @@ def test_health_needs_no_token_and_everything_else_does(stack):
 
 
 def test_a_token_signed_by_someone_else_is_refused(stack):
-    forged = jwt.encode({"username": "alice", "groups": "", "exp": int(time.time()) + 600}, "not-the-server-secret-" * 2, algorithm="HS256")
+    forged = jwt.encode(
+        {"username": "alice", "groups": "", "exp": int(time.time()) + 600}, "not-the-server-secret-" * 2, algorithm="HS256"
+    )
     response = httpx.get(f"{stack.url}/jobs", headers={"Authorization": f"Bearer {forged}"})
     assert response.status_code == 401
 

@@ -13,9 +13,7 @@ import httpx
 import jwt
 import pytest
 
-from tests.integration.api import Api
-
-from tests.integration.api import job
+from tests.integration.api import Api, job
 
 CLI = Path(__file__).resolve().parents[2] / ".venv-cli" / "bin" / "prominence"
 # Spec §2: a job token lives 10 days plus twice the job's walltime.

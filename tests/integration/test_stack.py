@@ -95,8 +95,9 @@ def test_down_leaves_nothing_and_up_keeps_the_database(stack):
     assert down.returncode == 0, down.stderr
     now = processes()
     alive = [pid for pid, start in pids.items() if pid in now and now[pid][1] == start]
-    assert alive == [], subprocess.run(["ps", "-o", "pid,args", "-p", ",".join(map(str, alive))],
-                                       capture_output=True, text=True).stdout
+    assert alive == [], subprocess.run(
+        ["ps", "-o", "pid,args", "-p", ",".join(map(str, alive))], capture_output=True, text=True
+    ).stdout
     assert list((stack.home / "run").glob("*.pid")) == []
     assert stack.stack_py("status").returncode == 3
 

@@ -78,9 +78,17 @@ def registry_tag(stack, sample_image):
 
     def push() -> None:
         done = subprocess.run(
-            ["skopeo", "copy", "--src-tls-verify=false", "--dest-tls-verify=false",
-             f"docker://{sample_image}", f"docker://{missing}"],
-            capture_output=True, text=True, timeout=120,
+            [
+                "skopeo",
+                "copy",
+                "--src-tls-verify=false",
+                "--dest-tls-verify=false",
+                f"docker://{sample_image}",
+                f"docker://{missing}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         assert done.returncode == 0, done.stderr
 
@@ -99,28 +107,51 @@ def submitted(alice, sample_image, registry_tag):
             wf_job("again", sample_image, "echo repeated"),
         ],
         "factories": [
-            {"name": "s", "type": "parameterSweep", "jobs": ["sweep"], "parameters": [
-                {"name": "x", "start": 1, "end": 3, "step": 1}, {"name": "y", "start": 0, "end": 0.5, "step": 0.5}]},
-            {"name": "z", "type": "zip", "jobs": ["pairs"], "parameters": [
-                {"name": "a", "values": ["u", "v"]}, {"name": "b", "values": [1, 2.5]}]},
+            {
+                "name": "s",
+                "type": "parameterSweep",
+                "jobs": ["sweep"],
+                "parameters": [
+                    {"name": "x", "start": 1, "end": 3, "step": 1},
+                    {"name": "y", "start": 0, "end": 0.5, "step": 0.5},
+                ],
+            },
+            {
+                "name": "z",
+                "type": "zip",
+                "jobs": ["pairs"],
+                "parameters": [{"name": "a", "values": ["u", "v"]}, {"name": "b", "values": [1, 2.5]}],
+            },
             {"name": "r", "type": "repeat", "jobs": ["again"], "num": 2},
         ],
     }
     # Accepted while its artifact exists, which is deleted before the job naming it is released.
     upload(alice, "vanishing.txt", b"here at submission")
-    vanishing = submit(alice, {"name": "vanishing", "jobs": [
-        wf_job("first", sample_image, "true"),
-        wf_job("reader", sample_image, "cat vanishing.txt") | {"artifacts": [{"url": "vanishing.txt"}]},
-    ], "dependencies": {"first": ["reader"]}})
+    vanishing = submit(
+        alice,
+        {
+            "name": "vanishing",
+            "jobs": [
+                wf_job("first", sample_image, "true"),
+                wf_job("reader", sample_image, "cat vanishing.txt") | {"artifacts": [{"url": "vanishing.txt"}]},
+            ],
+            "dependencies": {"first": ["reader"]},
+        },
+    )
     assert alice.client.delete("/data/vanishing.txt").status_code == 204
     return {
         "vanishing": vanishing,
         "diamond": submit(alice, diamond(sample_image, "diamond")),
         "broken": submit(alice, diamond(sample_image, "broken", b_image=missing, policies={"maximumRetries": 1})),
         "factories": submit(alice, factories),
-        "slow": submit(alice, {"name": "slow", "jobs": [wf_job("first", sample_image, "sleep 300"),
-                                                      wf_job("second", sample_image, "echo never")],
-                               "dependencies": {"first": ["second"]}}),
+        "slow": submit(
+            alice,
+            {
+                "name": "slow",
+                "jobs": [wf_job("first", sample_image, "sleep 300"), wf_job("second", sample_image, "echo never")],
+                "dependencies": {"first": ["second"]},
+            },
+        ),
     }
 
 
@@ -180,8 +211,14 @@ def test_factories_name_parameterise_and_run_each_instance(alice, submitted):
     assert (workflow["status"], workflow["progress"]["total"], workflow["progress"]["done"]) == ("completed", 10, 10)
     jobs = {name: found[0] for name, found in jobs_of(alice, workflow_id).items()}
     sweep = [jobs[f"factories/sweep/{i}"]["parameters"] for i in range(6)]
-    assert sweep == [{"x": 1, "y": 0}, {"x": 1, "y": 0.5}, {"x": 2, "y": 0}, {"x": 2, "y": 0.5},
-                     {"x": 3, "y": 0}, {"x": 3, "y": 0.5}]
+    assert sweep == [
+        {"x": 1, "y": 0},
+        {"x": 1, "y": 0.5},
+        {"x": 2, "y": 0},
+        {"x": 2, "y": 0.5},
+        {"x": 3, "y": 0},
+        {"x": 3, "y": 0.5},
+    ]
     assert [jobs[f"factories/pairs/{i}"]["parameters"] for i in range(2)] == [{"a": "u", "b": 1}, {"a": "v", "b": 2.5}]
     assert [jobs[f"factories/again/{i}"]["parameters"] for i in range(2)] == [{}, {}]
     out = lambda job, i: alice.client.get(f"/workflows/{workflow_id}/{job}/{i}/stdout").text  # noqa: E731
@@ -239,8 +276,7 @@ def test_bob_cannot_see_or_touch_alices_workflow(alice, bob, submitted):
 
 def test_official_cli_runs_lists_describes_and_deletes(stack, sample_image, tmp_path):
     assert CLI.exists(), "run `make cli` first: the official CLI lives in .venv-cli"
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PROMINENCE_URL": stack.url,
-           "PROMINENCE_TOKEN": stack.token("carol")}
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PROMINENCE_URL": stack.url, "PROMINENCE_TOKEN": stack.token("carol")}
 
     def cli(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run([str(CLI), *args], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import TypeAdapter
+
 from prominence.model.errors import SpecError
 from prominence.model.factories import Factory, RepeatFactory, SweepFactory, ZipFactory
 from prominence.model.workflow import parse_workflow
-from pydantic import TypeAdapter
 
 FACTORY = TypeAdapter(Factory)
 
@@ -19,7 +20,15 @@ def job(name: str) -> dict:
     "body, kind",
     [
         ({"name": "f", "type": "repeat", "jobs": ["a"], "number": 2}, RepeatFactory),
-        ({"name": "f", "type": "parameterSweep", "jobs": ["a"], "parameters": [{"name": "x", "start": 0, "end": 1, "step": 1}]}, SweepFactory),
+        (
+            {
+                "name": "f",
+                "type": "parameterSweep",
+                "jobs": ["a"],
+                "parameters": [{"name": "x", "start": 0, "end": 1, "step": 1}],
+            },
+            SweepFactory,
+        ),
         ({"name": "f", "type": "zip", "jobs": ["a"], "parameters": [{"name": "x", "values": [1]}]}, ZipFactory),
     ],
 )
@@ -28,7 +37,10 @@ def test_type_picks_the_factory(body, kind):
 
 
 def test_a_zip_with_sweep_parameters_is_refused_as_a_zip():
-    body = {"jobs": [job("a")], "factories": [{"name": "f", "type": "zip", "jobs": ["a"], "parameters": [{"name": "x", "start": 0}]}]}
+    body = {
+        "jobs": [job("a")],
+        "factories": [{"name": "f", "type": "zip", "jobs": ["a"], "parameters": [{"name": "x", "start": 0}]}],
+    }
     with pytest.raises(SpecError) as exc:
         parse_workflow(body)
     assert exc.value.message == "a parameter must contain a list of values"
@@ -38,8 +50,16 @@ def test_a_zip_with_sweep_parameters_is_refused_as_a_zip():
     "body, size",
     [
         ({"type": "repeat", "num": 7}, 7),
-        ({"type": "parameterSweep", "parameters": [{"name": "x", "start": 0, "end": 1, "step": 0.25},
-                                                  {"name": "y", "start": 1, "end": 3, "number": 3}]}, 15),
+        (
+            {
+                "type": "parameterSweep",
+                "parameters": [
+                    {"name": "x", "start": 0, "end": 1, "step": 0.25},
+                    {"name": "y", "start": 1, "end": 3, "number": 3},
+                ],
+            },
+            15,
+        ),
         ({"type": "parameterSweep", "parameters": [{"name": "x", "start": 5, "end": 1, "step": 1}]}, 1),
         ({"type": "parameterSweep", "parameters": []}, 1),
         ({"type": "zip", "parameters": [{"name": "x", "values": [1, 2, 3]}, {"name": "y", "values": [4, 5, 6]}]}, 3),
@@ -52,9 +72,20 @@ def test_sizes(body, size):
 
 
 def test_members_are_computed_per_index_and_bounded():
-    sweep = FACTORY.validate_python({"name": "f", "type": "parameterSweep", "jobs": ["a"], "parameters": [
-        {"name": "x", "start": 0, "end": 2, "step": 1}, {"name": "y", "start": 0.5, "end": 1.5, "step": 0.5}]})
-    assert [sweep.member(i) for i in (0, 1, 3, 8)] == [{"x": 0, "y": 0.5}, {"x": 0, "y": 1}, {"x": 1, "y": 0.5}, {"x": 2, "y": 1.5}]
+    sweep = FACTORY.validate_python(
+        {
+            "name": "f",
+            "type": "parameterSweep",
+            "jobs": ["a"],
+            "parameters": [{"name": "x", "start": 0, "end": 2, "step": 1}, {"name": "y", "start": 0.5, "end": 1.5, "step": 0.5}],
+        }
+    )
+    assert [sweep.member(i) for i in (0, 1, 3, 8)] == [
+        {"x": 0, "y": 0.5},
+        {"x": 0, "y": 1},
+        {"x": 1, "y": 0.5},
+        {"x": 2, "y": 1.5},
+    ]
     with pytest.raises(IndexError):
         sweep.member(9)
     repeat = FACTORY.validate_python({"name": "r", "type": "repeat", "jobs": ["a"], "number": 10**15})
@@ -64,8 +95,14 @@ def test_members_are_computed_per_index_and_bounded():
 
 
 def test_a_huge_sweep_is_indexed_without_listing_its_values():
-    sweep = FACTORY.validate_python({"name": "f", "type": "parameterSweep", "jobs": ["a"], "parameters": [
-        {"name": "x", "start": 0, "end": 10**12 - 1, "step": 1}]})
+    sweep = FACTORY.validate_python(
+        {
+            "name": "f",
+            "type": "parameterSweep",
+            "jobs": ["a"],
+            "parameters": [{"name": "x", "start": 0, "end": 10**12 - 1, "step": 1}],
+        }
+    )
     assert sweep.size == 10**12
     assert sweep.member(10**12 - 1) == {"x": 10**12 - 1}
 

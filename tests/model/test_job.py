@@ -41,6 +41,7 @@ CLI_BODY = {
 
 MOUNT_SEPARATORS = "the mountpoint for an artifact must not contain commas, colons, control characters or '..'"
 
+
 def job(**changes):
     """BASE with top-level keys replaced; `resources`/`policies` dicts are merged into BASE's."""
     body = copy.deepcopy(BASE)

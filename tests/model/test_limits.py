@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 import pytest
+
 from prominence.config import get_settings
 from prominence.model.errors import SpecError
 from prominence.model.job import parse_job

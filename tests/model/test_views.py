@@ -46,9 +46,14 @@ def test_credentials_in_a_description_are_never_shown():
 
 
 def test_a_workflows_jobs_show_no_credentials():
-    job = {"name": "a", "tasks": [{"image": "r/i", "imagePullCredential": {"username": "u", "token": "pull-secret"}}],
-           "storage": SPEC["storage"]}
-    workflow = SimpleNamespace(id=2, name="w", spec={"jobs": [job]}, status_reason=None, create_time=1, start_time=None, end_time=None)
+    job = {
+        "name": "a",
+        "tasks": [{"image": "r/i", "imagePullCredential": {"username": "u", "token": "pull-secret"}}],
+        "storage": SPEC["storage"],
+    }
+    workflow = SimpleNamespace(
+        id=2, name="w", spec={"jobs": [job]}, status_reason=None, create_time=1, start_time=None, end_time=None
+    )
     view = workflow_view(workflow, "idle", {"total": 1, "done": 0, "failed": 0, "queued": 1, "waiting": 0}, detail=True)
     assert view["jobs"][0]["tasks"][0]["imagePullCredential"]["token"] == "***"
     assert view["jobs"][0]["storage"]["onedata"]["token"] == "***"

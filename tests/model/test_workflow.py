@@ -34,22 +34,48 @@ def sweep(*params: dict) -> dict:
         ({"jobs": [job("a")], "policies": {"maximumRetries": 0}}, "the number of retries must be greater than 0"),
         ({"jobs": [job("a")], "policies": {"maximumReruns": "1"}}, "the number of reruns must be an integer"),
         ({"jobs": [job("a")], "policies": {"leaveInQueue": 1}}, "leaveInQueue must be either true or false"),
-        ({"jobs": [job("a")], "notifications": [{"event": "jobFinished", "type": "email"}]}, 'invalid notification event "jobFinished"'),
+        (
+            {"jobs": [job("a")], "notifications": [{"event": "jobFinished", "type": "email"}]},
+            'invalid notification event "jobFinished"',
+        ),
         ({"jobs": [job("a")], "factories": {}}, "factories must be a list"),
         ({"jobs": [job("a")], "factories": [{"name": "f", "jobs": ["a"]}]}, "a factory type must be specified"),
         ({"jobs": [job("a")], "factories": [{"name": "f", "type": "x", "jobs": ["a"]}]}, "invalid factory type"),
-        ({"jobs": [job("a")], "factories": [{"name": "f", "type": "repeat", "jobs": ["b"], "number": 2}]},
-         "factory f references a job b which is not defined"),
-        ({"jobs": [job("a")], "factories": [{"name": "f", "type": "repeat", "jobs": ["a"], "number": 0}]},
-         "number of repeats must be at least 1"),
-        (sweep(*[{"name": f"p{i}", "start": 0, "end": 1, "step": 1} for i in range(5)]),
-         "Currently only parameter sweeps up to 4D are supported"),
+        (
+            {"jobs": [job("a")], "factories": [{"name": "f", "type": "repeat", "jobs": ["b"], "number": 2}]},
+            "factory f references a job b which is not defined",
+        ),
+        (
+            {"jobs": [job("a")], "factories": [{"name": "f", "type": "repeat", "jobs": ["a"], "number": 0}]},
+            "number of repeats must be at least 1",
+        ),
+        (
+            sweep(*[{"name": f"p{i}", "start": 0, "end": 1, "step": 1} for i in range(5)]),
+            "Currently only parameter sweeps up to 4D are supported",
+        ),
         (sweep({"name": "x", "start": 0, "end": 1}), "a parameter must contain a step size or number of steps"),
-        (sweep({"name": "x", "start": 0, "end": 1, "step": 1, "number": 2}), "a parameter cannot have both a step size and number of steps"),
-        (sweep({"name": "x", "start": 0, "end": 1, "step": 1}, {"name": "x", "start": 0, "end": 1, "step": 1}),
-         "each parameter must have a unique name"),
-        ({"jobs": [job("a")], "factories": [{"name": "f", "type": "zip", "jobs": ["a"], "parameters": [
-            {"name": "x", "values": [1]}, {"name": "y", "values": [1, 2]}]}]}, "all parameters must lists of values the same length"),
+        (
+            sweep({"name": "x", "start": 0, "end": 1, "step": 1, "number": 2}),
+            "a parameter cannot have both a step size and number of steps",
+        ),
+        (
+            sweep({"name": "x", "start": 0, "end": 1, "step": 1}, {"name": "x", "start": 0, "end": 1, "step": 1}),
+            "each parameter must have a unique name",
+        ),
+        (
+            {
+                "jobs": [job("a")],
+                "factories": [
+                    {
+                        "name": "f",
+                        "type": "zip",
+                        "jobs": ["a"],
+                        "parameters": [{"name": "x", "values": [1]}, {"name": "y", "values": [1, 2]}],
+                    }
+                ],
+            },
+            "all parameters must lists of values the same length",
+        ),
     ],
 )
 def test_messages(body, message):
@@ -82,20 +108,24 @@ def test_substitution_in_cmd_env_and_outputs():
 
 
 def test_repeat_accepts_num_and_zip_converts_numbers():
-    wf = parse_workflow({
-        "jobs": [job("a"), job("b")],
-        "factories": [
-            {"name": "r", "type": "repeat", "jobs": ["a"], "num": 3},
-            {"name": "z", "type": "zip", "jobs": ["b"], "parameters": [{"name": "v", "values": ["1", "x", 2.0]}]},
-        ],
-    })
+    wf = parse_workflow(
+        {
+            "jobs": [job("a"), job("b")],
+            "factories": [
+                {"name": "r", "type": "repeat", "jobs": ["a"], "num": 3},
+                {"name": "z", "type": "zip", "jobs": ["b"], "parameters": [{"name": "v", "values": ["1", "x", 2.0]}]},
+            ],
+        }
+    )
     assert (wf.size_of("a"), wf.instance("a", 2)[1]) == (3, {})
     assert [wf.instance("b", i)[1] for i in range(3)] == [{"v": 1}, {"v": "x"}, {"v": 2}]
 
 
 def test_placement_is_copied_into_every_job_and_leave_in_queue_dropped():
-    body = {"jobs": [{**job("a"), "policies": {"leaveInQueue": True}}],
-            "policies": {"placement": {"requirements": {"sites": ["s1"]}}}}
+    body = {
+        "jobs": [{**job("a"), "policies": {"leaveInQueue": True}}],
+        "policies": {"placement": {"requirements": {"sites": ["s1"]}}},
+    }
     stored, params = parse_workflow(body).instance("a", None)
     assert params is None
     assert stored["policies"] == {"placement": {"requirements": {"sites": ["s1"]}}}

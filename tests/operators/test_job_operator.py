@@ -38,7 +38,8 @@ def api(monkeypatch):
 
     original = ProminenceHook._client_kwargs
     monkeypatch.setattr(
-        ProminenceHook, "_client_kwargs",
+        ProminenceHook,
+        "_client_kwargs",
         lambda self, url, token: {**original(self, url, token), "transport": httpx.MockTransport(handler)},
     )
     monkeypatch.setenv("AIRFLOW_CONN_MINE", json.dumps({"conn_type": "http", "host": "http://api/p", "password": "t"}))

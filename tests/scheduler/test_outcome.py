@@ -83,14 +83,19 @@ def test_stage_out_failures_override_a_completed_run_and_times_are_summed():
     result = staged(report(0), stageout={"files": files, "directories": [{"name": "d", "status": "failedUpload", "time": 1}]})
     assert (result.status, result.reason, result.succeeded) == ("failed", "Unable to stageout output to object storage", False)
     assert result.execution["stageOutTime"] == 1.75
-    ok = staged(report(0), stagein={"stagein": [{"name": "a", "status": "success", "time": 1}]},
-                stageout={"files": [{"name": "a", "status": "success", "time": 0}], "directories": []})
+    ok = staged(
+        report(0),
+        stagein={"stagein": [{"name": "a", "status": "success", "time": 1}]},
+        stageout={"files": [{"name": "a", "status": "success", "time": 0}], "directories": []},
+    )
     assert (ok.status, ok.reason, ok.succeeded, "stageOutTime" in ok.execution) == ("completed", None, True, False)
 
 
 def test_walltime_wins_over_a_stage_out_failure():
-    result = staged(report(0, error="WallTimeLimitExceeded", succeeded=False),
-                    stageout={"files": [{"name": "a", "status": "failedNoSuchFile"}], "directories": []})
+    result = staged(
+        report(0, error="WallTimeLimitExceeded", succeeded=False),
+        stageout={"files": [{"name": "a", "status": "failedNoSuchFile"}], "directories": []},
+    )
     assert (result.status, result.reason) == ("killed", "Walltime limit exceeded")
 
 

@@ -13,7 +13,9 @@ def test_migrations_match_the_declared_tables(tmp_path):
     upgrade(engine)
     with engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"include_object": include_object})
-        assert compare_metadata(context, metadata) == [], "store/tables.py changed: add a migration (store/schema.py new_revision)"
+        assert compare_metadata(context, metadata) == [], (
+            "store/tables.py changed: add a migration (store/schema.py new_revision)"
+        )
 
 
 def test_upgrading_twice_changes_nothing(tmp_path):

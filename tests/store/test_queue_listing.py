@@ -16,17 +16,30 @@ def session(tmp_path):
     upgrade(engine)
     with Session(engine) as session:
         for i, (queued, end) in enumerate([(True, None), (False, 10), (False, 30), (False, 20)], start=1):
-            common = dict(id=i, uuid=f"u{i}", owner="alice", name=f"n{i}", status="idle", spec=SPEC,
-                          create_time=1, end_time=end, in_queue=queued, leave_in_queue=False)
+            common = dict(
+                id=i,
+                uuid=f"u{i}",
+                owner="alice",
+                name=f"n{i}",
+                status="idle",
+                spec=SPEC,
+                create_time=1,
+                end_time=end,
+                in_queue=queued,
+                leave_in_queue=False,
+            )
             jobs.insert_job(session, **common)
             workflows.insert_workflow(session, **common)
         yield session
 
 
-@pytest.mark.parametrize("find", [
-    lambda s, **kw: jobs.find_jobs(s, "alice", **kw),
-    lambda s, **kw: workflows.find_workflows(s, "alice", **kw),
-])
+@pytest.mark.parametrize(
+    "find",
+    [
+        lambda s, **kw: jobs.find_jobs(s, "alice", **kw),
+        lambda s, **kw: workflows.find_workflows(s, "alice", **kw),
+    ],
+)
 def test_active_then_most_recent_completed(session, find):
     assert [r.id for r in find(session, active=True, completed_limit=0)] == [1]
     assert [r.id for r in find(session, active=False, completed_limit=2)] == [3, 4]

@@ -3,9 +3,9 @@ across a rerun's lineage, and failed instances come back for another try lowest 
 
 from __future__ import annotations
 
-from sqlalchemy.exc import IntegrityError
 import pytest
 from sqlalchemy import create_engine, insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from prominence.store import workflows as store
@@ -21,10 +21,21 @@ def session():
 
 
 def add(session, job_id, workflow_id, index, status, succeeded=None, try_=1, job="sweep"):
-    session.execute(insert(jobs).values(
-        id=job_id, uuid=f"u{job_id}", owner="alice", status=status, spec={}, create_time=0, succeeded=succeeded,
-        workflow_id=workflow_id, workflow_job=job, workflow_index=index, workflow_try=try_,
-    ))
+    session.execute(
+        insert(jobs).values(
+            id=job_id,
+            uuid=f"u{job_id}",
+            owner="alice",
+            status=status,
+            spec={},
+            create_time=0,
+            succeeded=succeeded,
+            workflow_id=workflow_id,
+            workflow_job=job,
+            workflow_index=index,
+            workflow_try=try_,
+        )
+    )
 
 
 @pytest.fixture
@@ -58,8 +69,16 @@ def test_retries_are_failures_of_ancestors_or_earlier_tries(session, lineage):
 
 def member(job_id, index, try_=1, job="sweep"):
     return dict(
-        id=job_id, uuid=f"m{job_id}", owner="alice", status="idle", spec={"tasks": []}, create_time=0,
-        workflow_id=20, workflow_job=job, workflow_index=index, workflow_try=try_,
+        id=job_id,
+        uuid=f"m{job_id}",
+        owner="alice",
+        status="idle",
+        spec={"tasks": []},
+        create_time=0,
+        workflow_id=20,
+        workflow_job=job,
+        workflow_index=index,
+        workflow_try=try_,
     )
 
 

@@ -32,11 +32,14 @@ def answers(monkeypatch):
 
     original = ProminenceHook._client_kwargs
     monkeypatch.setattr(
-        ProminenceHook, "_client_kwargs",
+        ProminenceHook,
+        "_client_kwargs",
         lambda self, url, token: {**original(self, url, token), "transport": httpx.MockTransport(handler)},
     )
     monkeypatch.setattr(polling, "RETRY_SECONDS", 0)
-    monkeypatch.setenv("AIRFLOW_CONN_PROMINENCE_DEFAULT", json.dumps({"conn_type": "http", "host": "http://api/p", "password": "t"}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_PROMINENCE_DEFAULT", json.dumps({"conn_type": "http", "host": "http://api/p", "password": "t"})
+    )
     return queued
 
 

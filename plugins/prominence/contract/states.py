@@ -16,6 +16,4 @@ class JobStatus(StrEnum):
 
 
 # Plain strings, so database drivers bind them without knowing the enum.
-TERMINAL: tuple[str, ...] = tuple(
-    s.value for s in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.KILLED, JobStatus.DELETED)
-)
+TERMINAL: tuple[str, ...] = tuple(s.value for s in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.KILLED, JobStatus.DELETED))

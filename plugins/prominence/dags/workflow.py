@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.sdk import DAG
@@ -32,7 +32,7 @@ def build_dag(graph: dict[str, Any]):
     with DAG(
         dag_id=dag_id_for(workflow_id),
         schedule="@once",
-        start_date=datetime.fromtimestamp(graph["created"], timezone.utc) - timedelta(minutes=1),
+        start_date=datetime.fromtimestamp(graph["created"], UTC) - timedelta(minutes=1),
         catchup=False,
         max_active_runs=1,
         max_active_tasks=100000,

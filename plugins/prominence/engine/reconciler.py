@@ -23,9 +23,9 @@ from prominence.contract.tasks import job_conf
 from prominence.contract.workflows import dag_file, dag_id_for, workflow_id_of
 from prominence.engine import live, runs
 from prominence.engine.dispatch import restart_run
+from prominence.engine.retention import sweep_sandboxes
 from prominence.engine.workflow_files import graph_of, write_dag_file
 from prominence.engine.workflows import description_of
-from prominence.engine.retention import sweep_sandboxes
 from prominence.scheduler.listener import finish_workflow
 from prominence.scheduler.outcome import outcome_of
 from prominence.store import jobs as store

@@ -8,7 +8,7 @@ exactly one task process per container task.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -37,7 +37,7 @@ def start_run(
 
     dag_id = get_settings().job_dag_id
     run_id = run_id_for(job_id)
-    logical_date = datetime.fromtimestamp(created, timezone.utc) + timedelta(microseconds=job_id % 1_000_000)
+    logical_date = datetime.fromtimestamp(created, UTC) + timedelta(microseconds=job_id % 1_000_000)
     try:
         trigger_dag(
             dag_id,
@@ -100,8 +100,8 @@ def stop_run(session: Session, job_id: int) -> bool:
     """Fail the run and kill its running task processes; False if there was nothing to stop."""
     # Airflow's ORM loads only where used: this module is imported with the plugin in every task process.
     from airflow.api.common.mark_tasks import set_dag_run_state_to_failed
-    from airflow.models.dagrun import DagRun
     from airflow.models.dagbag import DBDagBag
+    from airflow.models.dagrun import DagRun
     from airflow.utils.state import DagRunState
 
     dag_id = get_settings().job_dag_id

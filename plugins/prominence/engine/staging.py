@@ -20,6 +20,7 @@ from prominence.contract.sandbox import Sandbox
 from prominence.model.errors import SpecError
 from prominence.storage.s3 import OUTPUT_GET_SECONDS, StorageError, get_store
 
+
 def is_url(artifact: str) -> bool:
     return urlsplit(artifact).scheme in ("http", "https")
 

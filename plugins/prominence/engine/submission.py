@@ -38,9 +38,7 @@ def submit_job(
     # Raises SpecError (a 400) before anything is stored when an artifact names no object.
     plan = staging.plan(identity, stored)
     job_uuid = str(uuid.uuid4())
-    token = mint_token(
-        identity.username, identity.groups, lifetime=TOKEN_MARGIN_SECONDS + 2 * job.walltime_seconds, job=job_uuid
-    )
+    token = mint_token(identity.username, identity.groups, lifetime=TOKEN_MARGIN_SECONDS + 2 * job.walltime_seconds, job=job_uuid)
     sandbox = Sandbox.of(job_uuid)
     sandbox.create(stored, token)
     staging.prepare(sandbox, stored, plan)

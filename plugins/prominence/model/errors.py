@@ -56,13 +56,22 @@ _PLACEMENT = {
         }
         for rule in ("requirements", "preferences")
     },
-    **{("policies", "placement", rule, "*"): {"*": f"{{key}} in {rule} must be a list"} for rule in ("requirements", "preferences")},
+    **{
+        ("policies", "placement", rule, "*"): {"*": f"{{key}} in {rule} must be a list"}
+        for rule in ("requirements", "preferences")
+    },
 }
 _NOTIFICATIONS = {
     ("notifications",): {"type": "notifications must be in the form of a list"},
     ("notifications", "*"): {"type": "each notification must be an object", "extra": 'invalid item "{key}" in notifications'},
-    ("notifications", "*", "event"): {"missing": "a notification event must be defined", "*": 'invalid notification event "{input}"'},
-    ("notifications", "*", "type"): {"missing": "a notification type must be defined", "*": 'invalid notification type "{input}"'},
+    ("notifications", "*", "event"): {
+        "missing": "a notification event must be defined",
+        "*": 'invalid notification event "{input}"',
+    },
+    ("notifications", "*", "type"): {
+        "missing": "a notification type must be defined",
+        "*": 'invalid notification type "{input}"',
+    },
 }
 
 
@@ -183,7 +192,10 @@ _JOB: dict[tuple[str, ...], dict[str, str]] = {
     ("artifacts", "*", "executable"): {"*": _BOOL},
     ("outputFiles",): {"type": "an array of outputFiles must be provided", "*": "outputFiles must be a list of strings"},
     ("outputDirs",): {"type": "an array of outputDirs must be provided", "*": "outputDirs must be a list of strings"},
-    **{(key, "*"): {"path": "invalid output path {path!r}: it must be relative to the job's home"} for key in ("outputFiles", "outputDirs")},
+    **{
+        (key, "*"): {"path": "invalid output path {path!r}: it must be relative to the job's home"}
+        for key in ("outputFiles", "outputDirs")
+    },
     ("inputs",): {"type": "an array of inputs must be provided"},
     ("inputs", "*"): {"type": "each input must be an object", "extra": "invalid item {key} in input"},
     ("inputs", "*", "filename"): {"*": "each input must contain a filename"},
@@ -306,7 +318,12 @@ MESSAGES: dict[str, dict[tuple[str, ...], dict[str, str]]] = {"job": _JOB, "work
 
 _MIN = {"greater_than", "greater_than_equal", "too_short", "string_too_short"}
 _MAX = {"less_than", "less_than_equal", "too_long", "string_too_long"}
-_KINDS = {"missing": "missing", "union_tag_not_found": "missing", "string_pattern_mismatch": "pattern", "union_tag_invalid": "tag"}
+_KINDS = {
+    "missing": "missing",
+    "union_tag_not_found": "missing",
+    "string_pattern_mismatch": "pattern",
+    "union_tag_invalid": "tag",
+}
 
 
 def to_spec_error(exc: ValidationError, schema: str = "job") -> SpecError:
@@ -350,7 +367,7 @@ def _kind(err: Any, schema: str) -> str:
 
 def _entry(table: dict[tuple[str, ...], dict[str, str]], loc: tuple[Any, ...]) -> dict[str, str] | None:
     for pattern, entry in table.items():
-        if len(pattern) == len(loc) and all(p in ("*", part) for p, part in zip(pattern, loc)):
+        if len(pattern) == len(loc) and all(p in ("*", part) for p, part in zip(pattern, loc, strict=True)):
             return entry
     return None
 

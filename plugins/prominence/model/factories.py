@@ -69,7 +69,7 @@ class SweepParameter(_Part):
     number: Annotated[int, Field(ge=1)] | None = None
 
     @model_validator(mode="after")
-    def _step_or_number(self) -> "SweepParameter":
+    def _step_or_number(self) -> SweepParameter:
         if self.step is None and self.number is None:
             raise spec_error("no_step")
         if self.step is not None and self.number is not None:

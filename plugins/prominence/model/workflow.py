@@ -58,7 +58,9 @@ class WorkflowDescription(WireModel):
 
     name: _Name = ""
     labels: Labels = Field(default_factory=dict)
-    jobs: Annotated[list[Annotated[JobDescription, AfterValidator(_supported)]], Field(min_length=1), AfterValidator(_unique_names)]
+    jobs: Annotated[
+        list[Annotated[JobDescription, AfterValidator(_supported)]], Field(min_length=1), AfterValidator(_unique_names)
+    ]
     dependencies: dict[str, list[str]] = Field(default_factory=dict)
     factories: list[Factory] = Field(default_factory=list)
     policies: WorkflowPolicies = Field(default_factory=WorkflowPolicies)
@@ -67,7 +69,7 @@ class WorkflowDescription(WireModel):
 
     @model_validator(mode="wrap")
     @classmethod
-    def _keep_submitted(cls, data: Any, handler: Any) -> "WorkflowDescription":
+    def _keep_submitted(cls, data: Any, handler: Any) -> WorkflowDescription:
         description = handler(data)
         description._stored = dict(data)
         return description
@@ -78,7 +80,7 @@ class WorkflowDescription(WireModel):
         return at_most(jobs, get_settings().max_workflow_jobs)
 
     @model_validator(mode="after")
-    def _graph(self) -> "WorkflowDescription":
+    def _graph(self) -> WorkflowDescription:
         names = {job.name for job in self.jobs}
         for parent, children in self.dependencies.items():
             for child in children:

@@ -11,7 +11,6 @@ from fastapi.openapi.utils import get_openapi
 from prominence.rest import data, errors, health, jobs, kv, ui, workflows
 from prominence.rest.deps import current_identity
 
-
 # The api-server's threads mostly wait on the database and the network; a thread coming back
 # from a wait gets the GIL after at most this long instead of Python's default 5 ms, so a create
 # holding our SQLite writer lock is not kept waiting behind CPU-bound threads.

@@ -44,7 +44,11 @@ class UploadUrl(BaseModel):
 
 def _listing(prefix: str, strip: str) -> list[dict]:
     return [
-        {"name": item.key.removeprefix(strip), "size": item.size, "lastModified": format_datetime(item.last_modified, usegmt=True)}
+        {
+            "name": item.key.removeprefix(strip),
+            "size": item.size,
+            "lastModified": format_datetime(item.last_modified, usegmt=True),
+        }
         for item in get_store().list(prefix)
     ]
 

@@ -18,7 +18,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
@@ -105,22 +105,16 @@ class ObjectStore:
         )
 
     def presign_get(self, key: str, seconds: int) -> str:
-        return self.client.generate_presigned_url(
-            "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=seconds
-        )
+        return self.client.generate_presigned_url("get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=seconds)
 
     def presign_put(self, key: str, seconds: int) -> str:
         """A URL any HTTP client can PUT the object's bytes to, without credentials or headers."""
-        return self.client.generate_presigned_url(
-            "put_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=seconds
-        )
+        return self.client.generate_presigned_url("put_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=seconds)
 
     def head(self, key: str) -> dict[str, Any] | None:
         """The object's size and metadata, or None when there is no such object."""
         try:
-            answer = retrying(
-                lambda: self.client.head_object(Bucket=self.bucket, Key=key), f"HEAD {key}", self.retry_seconds
-            )
+            answer = retrying(lambda: self.client.head_object(Bucket=self.bucket, Key=key), f"HEAD {key}", self.retry_seconds)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
                 return None
@@ -134,7 +128,7 @@ class ObjectStore:
         try:
             for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
                 found.extend(
-                    ObjectInfo(item["Key"], item["Size"], item["LastModified"].astimezone(timezone.utc))
+                    ObjectInfo(item["Key"], item["Size"], item["LastModified"].astimezone(UTC))
                     for item in page.get("Contents", [])
                 )
         except (ClientError, BotoCoreError) as exc:

@@ -105,4 +105,3 @@ def make_tarball(home: Path, directory: str, dest: Path) -> None:
     Symlinks are stored as links, never followed."""
     with tarfile.open(dest, "w:gz") as tar:
         tar.add(home / directory, arcname=directory.strip("/"), recursive=True)
-

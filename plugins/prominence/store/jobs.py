@@ -90,8 +90,6 @@ def finish_job(session: Session, job_id: int, *, status: str, reason: str | None
 
 def remove_from_queue(session: Session, job_id: int) -> bool:
     """Drop a leaveInQueue job from the active list; a running one leaves it when it ends."""
-    result = session.execute(
-        update(jobs).where(jobs.c.id == job_id, jobs.c.in_queue.is_(True)).values(leave_in_queue=False)
-    )
+    result = session.execute(update(jobs).where(jobs.c.id == job_id, jobs.c.in_queue.is_(True)).values(leave_in_queue=False))
     session.execute(update(jobs).where(jobs.c.id == job_id, jobs.c.status.in_(TERMINAL)).values(in_queue=False))
     return result.rowcount > 0

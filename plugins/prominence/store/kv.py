@@ -33,9 +33,7 @@ def put(session: Session, owner: str, path: str, value: bytes) -> None:
 
 def replace(session: Session, owner: str, path: str, previous: bytes, value: bytes) -> bool:
     """Compare-and-set: True if the key held `previous` and now holds `value`."""
-    done = session.execute(
-        update(kv).where(kv.c.owner == owner, kv.c.path == path, kv.c.value == previous).values(value=value)
-    )
+    done = session.execute(update(kv).where(kv.c.owner == owner, kv.c.path == path, kv.c.value == previous).values(value=value))
     return done.rowcount == 1
 
 

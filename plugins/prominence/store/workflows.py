@@ -94,9 +94,7 @@ def mark_started(session: Session, workflow_id: int, when: int) -> None:
 
 def remove_from_queue(session: Session, workflow_id: int) -> bool:
     result = session.execute(
-        update(workflows)
-        .where(workflows.c.id == workflow_id, workflows.c.in_queue.is_(True))
-        .values(leave_in_queue=False)
+        update(workflows).where(workflows.c.id == workflow_id, workflows.c.in_queue.is_(True)).values(leave_in_queue=False)
     )
     session.execute(
         update(workflows).where(workflows.c.id == workflow_id, workflows.c.status.in_(TERMINAL)).values(in_queue=False)

@@ -20,7 +20,9 @@ class ProminenceJobTrigger(ApiPollingTrigger):
     """Polls `GET /jobs/<id>`; its event is `{"job_id", "job"}` with the ended job as described,
     or `{"job_id", "error"}` when the job cannot be seen (deleted from the queue, not the caller's)."""
 
-    def __init__(self, job_id: int, prominence_conn_id: str = ProminenceHook.default_conn_name, poll_seconds: float = 2.0) -> None:
+    def __init__(
+        self, job_id: int, prominence_conn_id: str = ProminenceHook.default_conn_name, poll_seconds: float = 2.0
+    ) -> None:
         super().__init__()
         self.job_id = job_id
         self.prominence_conn_id = prominence_conn_id
