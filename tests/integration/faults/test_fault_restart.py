@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 
 from tests.integration.api import Api
+from tests.integration.faults.conftest import USER
 from tests.integration.faults.helpers import RECOVERY_LIMIT_SECONDS, marked, report, runs_of, time_to_full_speed, wait_all
 
 
@@ -27,7 +28,7 @@ def test_down_and_up_with_jobs_in_every_state(stack, alice, sample_image):
     up = stack.stack_py("up")
     assert up.returncode == 0, up.stdout + up.stderr
     up_at = time.monotonic()
-    fresh = Api(stack.url, stack.token("alice"))
+    fresh = Api(stack.url, stack.token(USER))
     recovered = time_to_full_speed(stack, fresh, up_at)
 
     jobs = wait_all(fresh, [*completed_ids, failed_id, running_id, *waiting_ids, deleted_id], timeout=240)
