@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 
 from prominence.contract.states import TERMINAL
+from tests.integration import leaks
 
 # The loopback address of the tests' own artifact server, the one the stack allow-lists for stage-in.
 ARTIFACT_HOST = "127.0.0.2"
@@ -15,7 +16,12 @@ ARTIFACT_HOST = "127.0.0.2"
 
 class Api:
     def __init__(self, url: str, token: str) -> None:
-        self.client = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        self.client = httpx.Client(
+            base_url=url,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+            event_hooks={"response": [leaks.check_answer]},
+        )
 
     def submit(self, job: dict[str, Any]) -> int:
         response = self.client.post("/jobs", json=job)

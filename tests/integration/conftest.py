@@ -19,11 +19,12 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
+from tests.integration import leaks
 from tests.integration.api import ARTIFACT_HOST
 
 REPO = Path(__file__).resolve().parents[2]
@@ -47,6 +48,7 @@ class RunningStack:
     home: Path
     url: str
     env: dict[str, str]
+    issued: set[str] = field(default_factory=set)
 
     def stack_py(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
         """Run a `scripts/stack.py` subcommand against this stack."""
@@ -58,6 +60,8 @@ class RunningStack:
         """A bearer token (JWT) for `user`, as `make token` prints it."""
         done = self.stack_py("token", user, "--groups", groups)
         assert done.returncode == 0, done.stderr
+        self.issued.add(done.stdout)
+        leaks.forbid({done.stdout})
         return done.stdout
 
     @property
@@ -133,7 +137,10 @@ def running_stack(home: Path, **settings: str) -> Iterator[RunningStack]:
         exported = running.stack_py("env", "--json")
         running.env.update(json.loads(exported.stdout))
         running.url = running.env["PROMINENCE_URL"]
+        leaks.forbid(leaks.stack_secrets(home))
         yield running
+        secrets_and_tokens = leaks.stack_secrets(home) | running.issued | leaks.job_tokens(home)
+        assert leaks.leaked_in_logs(home, secrets_and_tokens) == [], "logs hold a secret or a token"
     finally:
         down = running.stack_py("down")
         if database is not None:

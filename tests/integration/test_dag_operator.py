@@ -8,7 +8,7 @@ import time
 
 import httpx
 
-from tests.integration.api import Api
+from tests.integration.api import Api, job
 from tests.integration.test_stack import admin_client
 
 DAG_ID = "example_prominence_job"
@@ -61,3 +61,27 @@ def test_example_dag_runs_two_jobs_in_sequence_and_fails_with_a_failing_job(stac
     assert owner.stdout(int(compute)) == "42\n"
     assert owner.stdout(int(report)) == "the answer is 42\n"
     assert (owner.describe(int(failed))["statusReason"]) == "Container image pull failed"
+
+
+def test_a_dag_scheduled_on_a_jobs_output_runs_when_the_job_uploads_it(stack, alice, sample_image):
+    """dags/example_prominence_output_asset.py waits for alice's `daily-simulation` result.txt."""
+    consumer = "example_prominence_output_asset"
+    with admin_client(stack) as client:
+        deadline = time.monotonic() + 60
+        while client.get(f"/dags/{consumer}").status_code == 404 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        body = job(sample_image, "sh -c 'echo 42 > result.txt'", name="daily-simulation", outputFiles=[{"name": "result.txt"}])
+        job_id = alice.submit(body)
+        assert alice.wait(job_id)["status"] == "completed"
+        deadline = time.monotonic() + 120
+        while True:
+            runs = client.get(f"/dags/{consumer}/dagRuns").json()["dag_runs"]
+            done = [run for run in runs if run["state"] in ("success", "failed")]
+            if done or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert [run["state"] for run in done] == ["success"], runs
+        located = client.get(
+            f"/dags/{consumer}/dagRuns/{done[0]['dag_run_id']}/taskInstances/locate_result/xcomEntries/return_value"
+        ).json()["value"]
+    assert located["job_id"] == job_id and located["key"].endswith("result.txt") and located["size"] == 3

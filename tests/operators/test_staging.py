@@ -6,13 +6,17 @@ from __future__ import annotations
 import io
 import tarfile
 from collections.abc import Iterator
+from types import SimpleNamespace
 
 import boto3
 import moto
 import pytest
+from airflow.sdk import AssetAlias
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from airflow.sdk.execution_time.context import OutletEventAccessors
 
 from prominence.config import get_settings
+from prominence.contract.assets import OUTPUTS_ALIAS
 from prominence.contract.keys import output_key
 from prominence.contract.tasks import REPORT_KEY
 from prominence.operators import staging
@@ -182,3 +186,37 @@ def test_an_artifact_whose_staging_crashes_is_failed_download(s3, make_sandbox, 
     with pytest.raises(AirflowFailException):
         stage_in(sandbox)
     assert sandbox.read_json(sandbox.stage_report_file("stagein"))["stagein"][0]["status"] == "failedDownload"
+
+
+def _run_as(sandbox, owner: str, note: str | None, succeeded: bool = True):
+    """Stage out a job whose one task reported `succeeded`, in a run of `owner` noted `note`."""
+    sandbox.write_report(0, {"index": 0, "final": True, "succeeded": succeeded})
+    context = sandbox.context()
+    context["dag_run"] = SimpleNamespace(conf=context["dag_run"].conf, triggering_user_name=owner, note=note, run_id="job-7")
+    context["outlet_events"] = OutletEventAccessors()
+    StageOutOperator(task_id="stage_out").execute(context)
+    return context["outlet_events"][AssetAlias(OUTPUTS_ALIAS)].asset_alias_events
+
+
+def test_a_completed_jobs_outputs_are_asset_events_under_its_owners_name(s3, make_sandbox) -> None:
+    sandbox = make_sandbox(JOB, {"outputFiles": [{"name": "result.txt"}], "outputDirs": [{"name": "plots"}]})
+    (sandbox.home / "result.txt").write_text("42")
+    (sandbox.home / "plots").mkdir()
+    events = _run_as(sandbox, "alice", "daily simulation")
+    uris = [event.dest_asset_key.uri for event in events]
+    assert uris == ["prominence://alice/daily%20simulation/result.txt", "prominence://alice/daily%20simulation/plots"]
+    assert events[0].extra == {
+        "job_id": 7,
+        "owner": "alice",
+        "output": "result.txt",
+        "key": output_key(UUID, "result.txt", False),
+        "bucket": "prominence",
+        "size": 2,
+    }
+
+
+def test_an_unnamed_job_is_named_by_its_run_and_a_failed_one_emits_nothing(s3, make_sandbox) -> None:
+    sandbox = make_sandbox(JOB, {"outputFiles": [{"name": "result.txt"}]})
+    (sandbox.home / "result.txt").write_text("42")
+    assert [event.dest_asset_key.uri for event in _run_as(sandbox, "bob", None)] == ["prominence://bob/job-7/result.txt"]
+    assert _run_as(sandbox, "bob", None, succeeded=False) == []

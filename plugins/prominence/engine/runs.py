@@ -8,14 +8,21 @@ exactly one task process per container task.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from prominence.config import get_settings
 from prominence.contract.tasks import CONF_KEY, PLAN_TASK, run_id_for
+
+log = logging.getLogger(__name__)
+# Tries of one run's stop when the scheduler's own locks on its rows meet ours in a deadlock.
+STOP_ATTEMPTS = 3
 
 
 def start_run(
@@ -111,3 +118,27 @@ def stop_run(session: Session, job_id: int) -> bool:
     dag = DBDagBag().get_dag_for_run(run[0], session=session)
     set_dag_run_state_to_failed(dag=dag, run_id=run[0].run_id, commit=True, session=session)
     return True
+
+
+def stop_runs(session: Session, job_ids: Iterable[int]) -> None:
+    """Stop each run in a transaction of its own, committed before the next: one long transaction
+    over many runs locks their rows in an order the scheduler's own locking can meet in a deadlock.
+    A stop that still fails is left to the reconciler, which stops the runs of deleted jobs; the
+    jobs' own rows are committed already, so the caller's request has done its part."""
+    for job_id in job_ids:
+        committed(session, lambda job_id=job_id: stop_run(session, job_id), f"job {job_id}: stopping its run")
+
+
+def committed(session: Session, work: Callable[[], object], what: str) -> bool:
+    """Do `work` and commit it, again after a rollback when it fails on a lock (a deadlock with
+    the scheduler); False, logged, when it failed every time."""
+    for attempt in range(1, STOP_ATTEMPTS + 1):
+        try:
+            work()
+            session.commit()
+            return True
+        except OperationalError:
+            session.rollback()
+            if attempt == STOP_ATTEMPTS:
+                log.warning("%s failed %s times; left to the reconciler", what, attempt, exc_info=True)
+    return False

@@ -112,6 +112,5 @@ def delete_jobs(session: Session, identity: Identity, job_ids: list[int]) -> int
         if store.finish_job(session, job_id, status=JobStatus.DELETED.value, reason=DELETED_BY_USER, end_time=int(time.time())):
             deleted.append(job_id)
     commit_store(session)
-    for job_id in deleted:
-        runs.stop_run(session, job_id)
+    runs.stop_runs(session, deleted)
     return len(deleted)

@@ -247,8 +247,7 @@ def delete_workflows(session: Session, identity: Identity, workflow_ids: list[in
         # committed by now (store.workflows.insert_member): sweep once more, so it stops too.
         members += _delete_members(session, workflow_id, now)
         commit_store(session)
-        for job_id in members:
-            runs.stop_run(session, job_id)
+        runs.stop_runs(session, members)
         _stop_dag_run(session, workflow_id)
         remove_dag_file(workflow_id)
         done += 1
@@ -274,4 +273,10 @@ def _stop_dag_run(session: Session, workflow_id: int) -> None:
     for run in DagRun.find(dag_id=dag_id_for(workflow_id), session=session):
         if run.state in (DagRunState.QUEUED, DagRunState.RUNNING):
             dag = DBDagBag().get_dag_for_run(run, session=session)
-            set_dag_run_state_to_failed(dag=dag, run_id=run.run_id, commit=True, session=session)
+            runs.committed(
+                session,
+                lambda dag=dag, run_id=run.run_id: set_dag_run_state_to_failed(
+                    dag=dag, run_id=run_id, commit=True, session=session
+                ),
+                f"workflow {workflow_id}: failing its run",
+            )

@@ -19,9 +19,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from airflow.sdk import BaseOperator
+from airflow.sdk import Asset, AssetAlias, BaseOperator
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+from prominence.contract.assets import OUTPUTS_ALIAS, output_asset_uri
 from prominence.contract.keys import OUTPUT_KINDS, output_key
 from prominence.contract.sandbox import Sandbox
 from prominence.contract.tasks import REPORT_KEY, job_conf
@@ -35,6 +36,15 @@ GB = 1000**3
 def _disk_bytes(job: dict[str, Any]) -> int:
     """The job's disk (spec §3.2, GB): the most one artifact may download or unpack to."""
     return int(job.get("resources", {}).get("disk") or 10) * GB
+
+
+def _tasks_succeeded(sandbox: Sandbox) -> bool:
+    """Whether the job completed: every task reported success, or failures do not count for it."""
+    job = sandbox.read_job()
+    if (job.get("policies") or {}).get("reportJobSuccessOnTaskFailure"):
+        return True
+    reports = [sandbox.read_report(index) for index in range(len(job["tasks"]))]
+    return all(report is not None and report.get("succeeded") for report in reports)
 
 
 def _inside(home: Path, path: Path) -> Path | None:
@@ -106,9 +116,13 @@ class StageInOperator(BaseOperator):
 
 
 class StageOutOperator(BaseOperator):
-    """Upload the job's outputs after its tasks, also when a task failed, not when stage-in did."""
+    """Upload the job's outputs after its tasks, also when a task failed, not when stage-in did;
+    when the job completed, each uploaded output becomes an asset event (contract/assets.py)."""
 
     ui_color = "#fff3e0"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(outlets=[AssetAlias(OUTPUTS_ALIAS)], **kwargs)
 
     def execute(self, context: Any) -> None:
         conf = job_conf(context["dag_run"].conf)
@@ -135,6 +149,25 @@ class StageOutOperator(BaseOperator):
         context["ti"].xcom_push(key=REPORT_KEY, value=report)
         if not report["succeeded"]:
             raise AirflowFailException(f"Stage-out failed: {[e for e in entries if e['status'] != 'success']}")
+        if _tasks_succeeded(sandbox):
+            self._emit_assets(context, conf, report)
+
+    @staticmethod
+    def _emit_assets(context: Any, conf: dict[str, Any], report: dict[str, Any]) -> None:
+        run = context["dag_run"]
+        owner, name = run.triggering_user_name or "", run.note or run.run_id
+        events = context["outlet_events"][AssetAlias(OUTPUTS_ALIAS)]
+        for kind in ("files", "directories"):
+            for entry in report[kind]:
+                extra = {
+                    "job_id": conf["job_id"],
+                    "owner": owner,
+                    "output": entry["name"],
+                    "key": output_key(conf["uuid"], entry["name"], kind == "directories"),
+                    "bucket": get_store().bucket,
+                    "size": entry["size"],
+                }
+                events.add(Asset(output_asset_uri(owner, name, entry["name"])), extra=extra)
 
     def _stage(self, sandbox: Sandbox, job_uuid: str, name: str, directory: bool, work: Path) -> dict[str, Any]:
         started = time.monotonic()
