@@ -19,6 +19,7 @@ import json
 import os
 import shlex
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -162,6 +163,11 @@ def prepare(stack: Stack, env: dict[str, str]) -> None:
     if stack.database_url:
         ensure_database(stack.database_url)
     airflow(stack, env, "db", "migrate")
+    if not stack.database_url:
+        # WAL (kept by the file): readers such as the API's describe never wait for the
+        # scheduler's writes, which on a busy machine held them for tens of seconds.
+        with sqlite3.connect(stack.path("airflow", "airflow.db")) as connection:
+            connection.execute("PRAGMA journal_mode=WAL")
     migrate = "from prominence.store.db import store_engine; store_engine()"
     done = subprocess.run([sys.executable, "-c", migrate], env=env, cwd=stack.home, capture_output=True, text=True)
     if done.returncode != 0:

@@ -70,7 +70,7 @@ def test_a_dag_scheduled_on_a_jobs_output_runs_when_the_job_uploads_it(stack, al
         deadline = time.monotonic() + 60
         while client.get(f"/dags/{consumer}").status_code == 404 and time.monotonic() < deadline:
             time.sleep(0.5)
-        body = job(sample_image, "sh -c 'echo 42 > result.txt'", name="daily-simulation", outputFiles=[{"name": "result.txt"}])
+        body = job(sample_image, "sh -c 'echo 42 > result.txt'", name="daily-simulation", outputFiles=["result.txt"])
         job_id = alice.submit(body)
         assert alice.wait(job_id)["status"] == "completed"
         deadline = time.monotonic() + 120

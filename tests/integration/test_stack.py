@@ -44,7 +44,9 @@ def admin_client(stack) -> httpx.Client:
     base = stack.env["AIRFLOW__API__BASE_URL"]
     login = httpx.post(f"{base}/auth/token", json={"username": "admin", "password": stack.admin_password})
     assert login.status_code == 201, login.text
-    return httpx.Client(base_url=f"{base}/api/v2", headers={"Authorization": f"Bearer {login.json()['access_token']}"})
+    return httpx.Client(
+        base_url=f"{base}/api/v2", headers={"Authorization": f"Bearer {login.json()['access_token']}"}, timeout=60
+    )
 
 
 def test_health_answers_204_without_auth(stack):

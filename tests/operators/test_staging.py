@@ -188,21 +188,23 @@ def test_an_artifact_whose_staging_crashes_is_failed_download(s3, make_sandbox, 
     assert sandbox.read_json(sandbox.stage_report_file("stagein"))["stagein"][0]["status"] == "failedDownload"
 
 
-def _run_as(sandbox, owner: str, note: str | None, succeeded: bool = True):
-    """Stage out a job whose one task reported `succeeded`, in a run of `owner` noted `note`."""
+def _run_as(sandbox, owner: str, succeeded: bool = True):
+    """Stage out a job whose one task reported `succeeded`, in a run of `owner`."""
     sandbox.write_report(0, {"index": 0, "final": True, "succeeded": succeeded})
     context = sandbox.context()
-    context["dag_run"] = SimpleNamespace(conf=context["dag_run"].conf, triggering_user_name=owner, note=note, run_id="job-7")
+    context["dag_run"] = SimpleNamespace(conf=context["dag_run"].conf, triggering_user_name=owner, run_id="job-7")
     context["outlet_events"] = OutletEventAccessors()
     StageOutOperator(task_id="stage_out").execute(context)
     return context["outlet_events"][AssetAlias(OUTPUTS_ALIAS)].asset_alias_events
 
 
 def test_a_completed_jobs_outputs_are_asset_events_under_its_owners_name(s3, make_sandbox) -> None:
-    sandbox = make_sandbox(JOB, {"outputFiles": [{"name": "result.txt"}], "outputDirs": [{"name": "plots"}]})
+    sandbox = make_sandbox(
+        JOB | {"name": "daily simulation"}, {"outputFiles": [{"name": "result.txt"}], "outputDirs": [{"name": "plots"}]}
+    )
     (sandbox.home / "result.txt").write_text("42")
     (sandbox.home / "plots").mkdir()
-    events = _run_as(sandbox, "alice", "daily simulation")
+    events = _run_as(sandbox, "alice")
     uris = [event.dest_asset_key.uri for event in events]
     assert uris == ["prominence://alice/daily%20simulation/result.txt", "prominence://alice/daily%20simulation/plots"]
     assert events[0].extra == {
@@ -218,5 +220,5 @@ def test_a_completed_jobs_outputs_are_asset_events_under_its_owners_name(s3, mak
 def test_an_unnamed_job_is_named_by_its_run_and_a_failed_one_emits_nothing(s3, make_sandbox) -> None:
     sandbox = make_sandbox(JOB, {"outputFiles": [{"name": "result.txt"}]})
     (sandbox.home / "result.txt").write_text("42")
-    assert [event.dest_asset_key.uri for event in _run_as(sandbox, "bob", None)] == ["prominence://bob/job-7/result.txt"]
-    assert _run_as(sandbox, "bob", None, succeeded=False) == []
+    assert [event.dest_asset_key.uri for event in _run_as(sandbox, "bob")] == ["prominence://bob/job-7/result.txt"]
+    assert _run_as(sandbox, "bob", succeeded=False) == []

@@ -38,9 +38,8 @@ def _disk_bytes(job: dict[str, Any]) -> int:
     return int(job.get("resources", {}).get("disk") or 10) * GB
 
 
-def _tasks_succeeded(sandbox: Sandbox) -> bool:
+def _tasks_succeeded(job: dict[str, Any], sandbox: Sandbox) -> bool:
     """Whether the job completed: every task reported success, or failures do not count for it."""
-    job = sandbox.read_job()
     if (job.get("policies") or {}).get("reportJobSuccessOnTaskFailure"):
         return True
     reports = [sandbox.read_report(index) for index in range(len(job["tasks"]))]
@@ -149,13 +148,13 @@ class StageOutOperator(BaseOperator):
         context["ti"].xcom_push(key=REPORT_KEY, value=report)
         if not report["succeeded"]:
             raise AirflowFailException(f"Stage-out failed: {[e for e in entries if e['status'] != 'success']}")
-        if _tasks_succeeded(sandbox):
-            self._emit_assets(context, conf, report)
+        job = sandbox.read_job()
+        if _tasks_succeeded(job, sandbox):
+            self._emit_assets(context, conf, job.get("name") or context["dag_run"].run_id, report)
 
     @staticmethod
-    def _emit_assets(context: Any, conf: dict[str, Any], report: dict[str, Any]) -> None:
-        run = context["dag_run"]
-        owner, name = run.triggering_user_name or "", run.note or run.run_id
+    def _emit_assets(context: Any, conf: dict[str, Any], name: str, report: dict[str, Any]) -> None:
+        owner = context["dag_run"].triggering_user_name or ""
         events = context["outlet_events"][AssetAlias(OUTPUTS_ALIAS)]
         for kind in ("files", "directories"):
             for entry in report[kind]:
