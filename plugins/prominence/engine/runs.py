@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from prominence.config import get_settings
-from prominence.contract.tasks import CONF_KEY, PLAN_TASK, run_id_for
+from prominence.contract.tasks import CONF_KEY, CONTAINER_TASK, PLAN_TASK, STAGE_IN_TASK, STAGE_OUT_TASK, job_conf, run_id_for
 
 
 def start_run(
@@ -110,4 +110,31 @@ def stop_run(session: Session, job_id: int) -> bool:
         return False
     dag = DBDagBag().get_dag_for_run(run[0], session=session)
     set_dag_run_state_to_failed(dag=dag, run_id=run[0].run_id, commit=True, session=session)
+    return True
+
+
+def rerun(session: Session, job_id: int) -> bool:
+    """Run the job's failed run again from its start (a job retry, scheduler/retry.py): Airflow's
+    clear, which gives each task instance a new try and keeps the old ones in its history. The
+    plan stays as recorded, staging with nothing to stage stays skipped, and each container task
+    gets the job's task retries again. False when the run is not a failed one."""
+    # Airflow's ORM loads only where used: this module is imported with the plugin in every task process.
+    from airflow.models.dagrun import DagRun
+    from airflow.models.taskinstance import TaskInstance as TI
+    from airflow.models.taskinstance import clear_task_instances
+    from airflow.utils.state import DagRunState
+
+    dag_id = get_settings().job_dag_id
+    found = DagRun.find(dag_id=dag_id, run_id=run_id_for(job_id), session=session)
+    if not found or found[0].state != DagRunState.FAILED:
+        return False
+    conf = job_conf(found[0].conf)
+    kept = [PLAN_TASK] + [task for task, key in ((STAGE_IN_TASK, "stage_in"), (STAGE_OUT_TASK, "stage_out")) if not conf.get(key)]
+    tis = list(session.scalars(select(TI).where(TI.dag_id == dag_id, TI.run_id == found[0].run_id, TI.task_id.not_in(kept))))
+    clear_task_instances(tis, session, dag_run_state=DagRunState.QUEUED)
+    for ti in tis:
+        if ti.task_id == CONTAINER_TASK:
+            # Clearing gives the DAG's retries (none); the job's own are in its conf.
+            ti.max_tries = ti.try_number + int(conf.get("task_retries", 0))
+    session.flush()
     return True
