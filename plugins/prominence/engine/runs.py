@@ -11,11 +11,20 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from prominence.config import get_settings
-from prominence.contract.tasks import CONF_KEY, CONTAINER_TASK, PLAN_TASK, STAGE_IN_TASK, STAGE_OUT_TASK, job_conf, run_id_for
+from prominence.contract.tasks import (
+    CONF_KEY,
+    CONTAINER_TASK,
+    PLAN_TASK,
+    REPORT_KEY,
+    STAGE_IN_TASK,
+    STAGE_OUT_TASK,
+    job_conf,
+    run_id_for,
+)
 
 
 def start_run(
@@ -122,6 +131,7 @@ def rerun(session: Session, job_id: int) -> bool:
     from airflow.models.dagrun import DagRun
     from airflow.models.taskinstance import TaskInstance as TI
     from airflow.models.taskinstance import clear_task_instances
+    from airflow.models.xcom import XComModel
     from airflow.utils.state import DagRunState
 
     dag_id = get_settings().job_dag_id
@@ -132,6 +142,17 @@ def rerun(session: Session, job_id: int) -> bool:
     kept = [PLAN_TASK] + [task for task, key in ((STAGE_IN_TASK, "stage_in"), (STAGE_OUT_TASK, "stage_out")) if not conf.get(key)]
     tis = list(session.scalars(select(TI).where(TI.dag_id == dag_id, TI.run_id == found[0].run_id, TI.task_id.not_in(kept))))
     clear_task_instances(tis, session, dag_run_state=DagRunState.QUEUED)
+    # A task instance clears its XComs only when it runs: one that will not (its stage-in failed)
+    # must not leave the failed attempt's report to the next outcome.
+    cleared = {ti.task_id for ti in tis}
+    session.execute(
+        delete(XComModel).where(
+            XComModel.dag_id == dag_id,
+            XComModel.run_id == found[0].run_id,
+            XComModel.task_id.in_(cleared),
+            XComModel.key == REPORT_KEY,
+        )
+    )
     for ti in tis:
         if ti.task_id == CONTAINER_TASK:
             # Clearing gives the DAG's retries (none); the job's own are in its conf.
