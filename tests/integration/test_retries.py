@@ -13,7 +13,7 @@ from tests.integration.test_kv import in_container
 FAIL_ONCE = in_container(
     'key="$PROMINENCE_URL/kv/retry-$PROMINENCE_JOB_ID"; '
     'if wget -q -O- --header "$auth" "$key"; then echo " second"; exit 0; fi; '
-    'echo first; printf seen > /tmp/v; wget -q -O- --header "$auth" --post-file /tmp/v "$key"; exit 1'
+    'echo first; printf seen > /tmp/v; wget -q -O /dev/null --header "$auth" --post-file /tmp/v "$key"; exit 1'
 )
 # 400 MB in one buffer, past a limit of 0.2 GB (200 MB).
 MEMORY_HOG = "dd if=/dev/zero of=/dev/null bs=400M count=1"

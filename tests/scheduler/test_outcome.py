@@ -126,7 +126,7 @@ def test_each_failure_has_its_class_and_reason():
     assert outcome().failure == "infrastructure"
 
 
-def test_a_failed_run_that_no_report_explains_lost_its_worker():
-    lost = outcome_from_reports([report(0)], PROVISIONED, "s", run_failed=True)
+def test_a_task_that_failed_without_its_final_report_lost_its_worker():
+    lost = outcome_from_reports([report(0)], PROVISIONED, "s", lost_tasks=True)
     assert (lost.status, lost.reason, lost.failure) == ("failed", "Unable to execute task(s)", "infrastructure")
     assert outcome_from_reports([report(0)], PROVISIONED, "s").failure is None

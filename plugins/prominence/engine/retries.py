@@ -33,9 +33,11 @@ def settle_ended(job_id: int) -> None:
         if not retry:
             log.warning("Job %s ended without its outcome stored; stored it now", job_id)
             return
+        if found[0].state not in ("success", "failed"):
+            return
         Sandbox.of(row.uuid).reset(row.spec.get("inputs") or [])
-        if runs.rerun(session, job_id):
-            log.info("Job %s failed an attempt; running it again", job_id)
+        runs.rerun(session, job_id)
+        log.info("Job %s failed an attempt; running it again", job_id)
     with session_scope() as session:
         # Deleted while its run was being cleared: that run must not start again.
         if store.get_job(session, job_id).status in TERMINAL:

@@ -126,7 +126,8 @@ def rerun(session: Session, job_id: int) -> bool:
     """Run the job's failed run again from its start (a job retry, scheduler/retry.py): Airflow's
     clear, which gives each task instance a new try and keeps the old ones in its history. The
     plan stays as recorded, staging with nothing to stage stays skipped, and each container task
-    gets the job's task retries again. False when the run is not a failed one."""
+    gets the job's task retries again. False when the run has not ended (a run whose task
+    failed may end `success`: its last task, stage-out, runs whatever came before)."""
     # Airflow's ORM loads only where used: this module is imported with the plugin in every task process.
     from airflow.models.dagrun import DagRun
     from airflow.models.taskinstance import TaskInstance as TI
@@ -136,7 +137,7 @@ def rerun(session: Session, job_id: int) -> bool:
 
     dag_id = get_settings().job_dag_id
     found = DagRun.find(dag_id=dag_id, run_id=run_id_for(job_id), session=session)
-    if not found or found[0].state != DagRunState.FAILED:
+    if not found or found[0].state not in (DagRunState.SUCCESS, DagRunState.FAILED):
         return False
     conf = job_conf(found[0].conf)
     kept = [PLAN_TASK] + [task for task, key in ((STAGE_IN_TASK, "stage_in"), (STAGE_OUT_TASK, "stage_out")) if not conf.get(key)]

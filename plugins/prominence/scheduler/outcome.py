@@ -67,12 +67,12 @@ def outcome_from_reports(
     *,
     stagein: dict[str, Any] | None = None,
     stageout: dict[str, Any] | None = None,
-    run_failed: bool = False,
+    lost_tasks: bool = False,
 ) -> Outcome:
     """The terminal outcome of a finished run from its container tasks' reports and, for a job
     that staged data, the stage-in and stage-out reports (`{"stagein": [...]}`,
-    `{"files": [...], "directories": [...]}`, spec §13.9). `run_failed`: the Airflow run ended
-    failed, so a failure no report explains was the infrastructure's (a task lost its worker)."""
+    `{"files": [...], "directories": [...]}`, spec §13.9). `lost_tasks`: a container task ended
+    failed without its final report, so it lost its worker (an infrastructure failure)."""
     reports = sorted((r for r in reports if not r.get("skipped")), key=lambda r: r["index"])
     execution: dict[str, Any] = {
         # Where the first task ran (each container task reports its worker's site), else `site`.
@@ -116,7 +116,7 @@ def outcome_from_reports(
     elif failed_task is not None:
         outcome.failure = "task"
         outcome.failure_reason = f"Task {failed_task['index']} exited with code {failed_task.get('exitCode')}"
-    elif run_failed:
+    elif lost_tasks:
         outcome.status, outcome.reason = JobStatus.FAILED, NO_TASKS_RUN
         outcome.failure, outcome.failure_reason = "infrastructure", "A task ended without its report (its worker was lost)"
     # The wrapper's exit code (spec §13.8) is 1 when stage-in or stage-out failed too.
@@ -141,6 +141,17 @@ def _failed_stages(session, dag_run) -> set[str]:
         TI.run_id == dag_run.run_id,
         TI.task_id.in_((STAGE_IN_TASK, STAGE_OUT_TASK)),
         TI.state.in_(("failed", "upstream_failed")),
+    )
+    return set(session.scalars(query))
+
+
+def _failed_tasks(session, dag_run) -> set[int]:
+    """The map indexes of the run's container tasks that ended failed."""
+    # Airflow's ORM loads only where used: this module is imported with the plugin in every task process.
+    from airflow.models.taskinstance import TaskInstance as TI
+
+    query = select(TI.map_index).where(
+        TI.dag_id == dag_run.dag_id, TI.run_id == dag_run.run_id, TI.task_id == CONTAINER_TASK, TI.state == "failed"
     )
     return set(session.scalars(query))
 
@@ -176,7 +187,7 @@ def outcome_of(session, dag_run) -> dict:
         get_settings().site,
         stagein=staging.get(STAGE_IN_TASK),
         stageout=staging.get(STAGE_OUT_TASK),
-        run_failed=getattr(dag_run, "state", None) == "failed",
+        lost_tasks=bool(_failed_tasks(session, dag_run) - {r["index"] for r in reports if r.get("final")}),
     )
     start = outcome.start_time or (int(dag_run.start_date.timestamp()) if dag_run.start_date else None)
     return {
