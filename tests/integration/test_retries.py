@@ -27,6 +27,16 @@ def over_walltime(alice, sample_image):
     return alice.submit(body)
 
 
+def test_a_job_that_always_fails_ends_failed_after_all_its_attempts(alice, sample_image):
+    registry = sample_image.split("/")[0]
+    described = alice.wait(alice.submit(job(f"{registry}/prominence/missing:latest", "true", policies={"maximumRetries": 2})))
+    assert (described["status"], described["statusReason"]) == ("failed", "Container image pull failed")
+    assert described["execution"]["retries"] == 2
+    assert [(a["attempt"], a["failure"], a["reason"]) for a in described["execution"]["attempts"]] == [
+        (n, "image", "Container image pull failed") for n in (1, 2, 3)
+    ]
+
+
 def test_a_job_whose_task_fails_once_is_retried_and_completes(alice, sample_image, over_walltime):
     job_id = alice.submit(job(sample_image, FAIL_ONCE, policies={"maximumRetries": 2}))
     described = alice.wait(job_id, timeout=180)
@@ -39,16 +49,6 @@ def test_a_job_whose_task_fails_once_is_retried_and_completes(alice, sample_imag
     assert [t["exitCode"] for t in execution["tasks"]] == [0]
     # Both attempts' output, the second one's after the first's.
     assert alice.stdout(job_id) == "first\nseen second\n"
-
-
-def test_a_job_that_always_fails_ends_failed_after_all_its_attempts(alice, sample_image):
-    registry = sample_image.split("/")[0]
-    described = alice.wait(alice.submit(job(f"{registry}/prominence/missing:latest", "true", policies={"maximumRetries": 2})))
-    assert (described["status"], described["statusReason"]) == ("failed", "Container image pull failed")
-    assert described["execution"]["retries"] == 2
-    assert [(a["attempt"], a["failure"], a["reason"]) for a in described["execution"]["attempts"]] == [
-        (n, "image", "Container image pull failed") for n in (1, 2, 3)
-    ]
 
 
 @pytest.mark.parametrize("runtime", ["singularity", "udocker"])
