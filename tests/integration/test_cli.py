@@ -70,3 +70,13 @@ def test_errors_are_printed_as_the_servers_message(cli, sample_image):
     assert (bad.returncode, bad.stdout.strip()) == (1, "Error: number of cpus must be an integer")
     missing = cli("describe", "999999")
     assert (missing.returncode, missing.stdout.strip()) == (1, "Error: No such job")
+
+
+def test_retries_rerun_a_failing_job(cli, sample_image):
+    registry = sample_image.split("/")[0]
+    created = cli("create", "--retries", "1", f"{registry}/prominence/missing:latest", "true")
+    assert created.returncode == 0, created.stderr
+    job_id = re.fullmatch(r"Job created with id (\d+)\n", created.stdout).group(1)
+    described = wait_status(cli, job_id, "failed")
+    # The CLI prints execution's spec fields only (`retries`, not `attempts`).
+    assert '"maximumRetries": 1' in described and '"retries": 1' in described

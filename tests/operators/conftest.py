@@ -28,8 +28,10 @@ class JobSandbox(Sandbox):
     """A sandbox created as the api-server does at submission, plus the context of a task of its run."""
 
     def context(self, ti: FakeTI | None = None) -> dict[str, Any]:
-        conf = {"sandbox": str(self.root), "job_id": 7, "uuid": "0f1e2d3c", "cpus": 1}
-        return {"dag_run": SimpleNamespace(conf={CONF_KEY: conf}), "ti": ti or FakeTI()}
+        ti = ti or FakeTI()
+        # The first attempt of the job: its task retries are all the instance's (scheduler/retry.py).
+        conf = {"sandbox": str(self.root), "job_id": 7, "uuid": "0f1e2d3c", "cpus": 1, "task_retries": ti.max_tries}
+        return {"dag_run": SimpleNamespace(conf={CONF_KEY: conf}), "ti": ti}
 
 
 @pytest.fixture

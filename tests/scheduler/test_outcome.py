@@ -103,3 +103,30 @@ def test_the_site_is_the_worker_that_ran_the_first_task():
     assert outcome(report(1, site="worker-2@h"), report(0, site="worker-1@h")).execution["site"] == "worker-1@h"
     assert outcome(report(0)).execution["site"] == "site-a"
     assert "site" not in outcome(report(0, site="worker-1@h")).execution["tasks"][0]
+
+
+def test_a_container_over_its_memory_is_killed_with_the_jobs_peak():
+    result = outcome(
+        report(0, maxMemoryUsageKB=300),
+        report(1, exitCode=137, succeeded=False, error="MemoryLimitExceeded", maxMemoryUsageKB=204800),
+    )
+    assert (result.status, result.reason, result.failure) == ("killed", "Job used too much memory", "memory")
+    assert result.execution["maxMemoryUsageKB"] == 204800
+    assert "maxMemoryUsageKB" not in result.execution["tasks"][0]
+
+
+def test_each_failure_has_its_class_and_reason():
+    assert (outcome(report(0)).failure, outcome(report(0)).failure_reason) == (None, None)
+    task = outcome(report(0, exitCode=2, succeeded=False))
+    assert (task.status, task.failure, task.failure_reason) == ("completed", "task", "Task 0 exited with code 2")
+    assert outcome({"index": 0, "imagePullStatus": "failed", "succeeded": False}).failure == "image"
+    assert outcome(report(0, error="WallTimeLimitExceeded", succeeded=False)).failure == "walltime"
+    staged = outcome_from_reports([], PROVISIONED, "s", stagein={"stagein": [{"name": "a", "status": "failedDownload"}]})
+    assert (staged.failure, staged.failure_reason) == ("staging", "Artifact download failed")
+    assert outcome().failure == "infrastructure"
+
+
+def test_a_task_that_failed_without_its_final_report_lost_its_worker():
+    lost = outcome_from_reports([report(0)], PROVISIONED, "s", lost_tasks=True)
+    assert (lost.status, lost.reason, lost.failure) == ("failed", "Unable to execute task(s)", "infrastructure")
+    assert outcome_from_reports([report(0)], PROVISIONED, "s").failure is None

@@ -19,9 +19,10 @@ STARTED = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 class FakeSession:
     """Answers any query with `rows` (task_id, JSON value), remembering the statement it was asked."""
 
-    def __init__(self, *rows: tuple[str, dict], failed: tuple[str, ...] = ()) -> None:
+    def __init__(self, *rows: tuple[str, dict], failed: tuple[str, ...] = (), failed_tasks: tuple[int, ...] = ()) -> None:
         self.rows = [SimpleNamespace(task_id=task_id, value=json.dumps(value)) for task_id, value in rows]
         self.failed = failed
+        self.failed_tasks = failed_tasks
         self.statements: list = []
 
     def execute(self, statement):
@@ -29,7 +30,9 @@ class FakeSession:
         return iter(self.rows)
 
     def scalars(self, statement):
-        """The failed staging task instances of the run."""
+        """The failed container task instances' map indexes, or the failed staging task ids."""
+        if CONTAINER_TASK in statement.compile().params.values():
+            return iter(self.failed_tasks)
         return iter(self.failed)
 
 
@@ -106,3 +109,10 @@ def test_a_staging_task_that_failed_with_its_report_keeps_the_reports_reason() -
     stageout = {"files": [{"name": "o", "status": "failedNoSuchFile", "time": 0}], "directories": []}
     result = outcome_of(FakeSession(task(0), (STAGE_OUT_TASK, stageout), failed=(STAGE_OUT_TASK,)), dag_run())
     assert result["reason"] == "Stageout failed due to no such file or directory"
+
+
+def test_a_failed_container_task_without_its_final_report_lost_its_worker() -> None:
+    explained = outcome_of(FakeSession(task(0, exitCode=1, succeeded=False), failed_tasks=(0,)), dag_run())
+    assert (explained["status"], explained["failure"]) == ("completed", "task")
+    lost = outcome_of(FakeSession(task(0), failed_tasks=(1,)), dag_run())
+    assert (lost["status"], lost["reason"], lost["failure"]) == ("failed", "Unable to execute task(s)", "infrastructure")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,6 +104,21 @@ class Sandbox:
             self.log(stream).touch(mode=0o600)
         _write_private(self.job_file, json.dumps(job))
         _write_private(self.token_file, token)
+
+    def reset(self, inputs: list[dict[str, Any]]) -> None:
+        """Back to what it was at submission, for a job retry (scheduler/retry.py): the reports,
+        the home, tmp and the runtime's files of the failed attempt go, the inputs are written
+        again; the logs stay (the next attempt appends to them). The recorded uid goes too, so
+        the next attempt's first task hands the directories over whole again."""
+        for directory in (self.root / "json", self.home, self.tmp, self.scratch):
+            if directory.is_dir() and not directory.is_symlink():
+                for child in directory.iterdir():
+                    if child.is_dir() and not child.is_symlink():
+                        shutil.rmtree(child)
+                    else:
+                        child.unlink()
+        self.identity_file.unlink(missing_ok=True)
+        self.write_inputs(inputs)
 
     def read_job(self) -> dict[str, Any]:
         return json.loads(self.job_file.read_text())

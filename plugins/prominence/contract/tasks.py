@@ -17,11 +17,19 @@ CONF_KEY = "job"
 REPORT_KEY = "report"
 # A container task's report `error` when the job ran out of walltime.
 WALLTIME_EXCEEDED = "WallTimeLimitExceeded"
+# ... and when the kernel killed its container for going over the job's memory.
+MEMORY_EXCEEDED = "MemoryLimitExceeded"
 
 
 def job_conf(conf: dict[str, Any] | None) -> dict[str, Any]:
     """What the api-server recorded in a run's conf when it created the run."""
     return (conf or {}).get(CONF_KEY, {})
+
+
+def task_retries_used(try_number: int, max_tries: int, task_retries: int) -> int:
+    """Task retries used in this attempt of the job: a job retry clears the run and gives each
+    task instance `task_retries` more tries from its last one (scheduler/retry.py)."""
+    return max(try_number - 1 - (max_tries - task_retries), 0)
 
 
 def run_id_for(job_id: int) -> str:

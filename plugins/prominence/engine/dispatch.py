@@ -105,6 +105,9 @@ def run_conf(job_id: int, job_uuid: str, sandbox: Sandbox, job: JobDescription, 
         "cpus": job.total_cpus,
         "priority": policies.priority or 0 if policies else 0,
         "task_retries": policies.maximum_task_retries or 0 if policies else 0,
+        # Job retries (scheduler/retry.py): how many, and whether task failures count as success.
+        "max_retries": policies.maximum_retries or 0 if policies else 0,
+        "task_failures_ok": bool(policies and policies.report_job_success_on_task_failure),
         "provisioned": {
             "cpus": job.total_cpus,
             "memory": job.resources.memory_per_node,

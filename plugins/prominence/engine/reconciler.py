@@ -2,8 +2,8 @@
 component (`python -m prominence.engine.reconciler`, supervised like Airflow's own processes):
 queue-time limits, jobs accepted without a run (the api-server died between its commits),
 workflows accepted without their DAG file (likewise), runs that ended without their outcome
-stored (jobs and workflows: the listener's write-back was lost), and runs of deleted jobs that
-were never stopped.
+stored (jobs and workflows: the listener's write-back was lost), jobs to be run again after a
+failed attempt (job retries, engine/retries.py), and runs of deleted jobs that were never stopped.
 
 A process of its own, so it runs from the stack's start on, whether or not a request ever
 arrives, and keeps running while the api-server restarts. Every job is handled in its own
@@ -18,16 +18,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from prominence.contract.states import TERMINAL, JobStatus
-from prominence.contract.tasks import job_conf
+from prominence.contract.states import JobStatus
 from prominence.contract.workflows import dag_file, dag_id_for, workflow_id_of
 from prominence.engine import live, runs
 from prominence.engine.dispatch import restart_run
 from prominence.engine.retention import sweep_sandboxes
+from prominence.engine.retries import settle_ended
 from prominence.engine.workflow_files import graph_of, write_dag_file
 from prominence.engine.workflows import description_of
 from prominence.scheduler.listener import finish_workflow
-from prominence.scheduler.outcome import outcome_of
 from prominence.store import jobs as store
 from prominence.store import workflows as workflow_store
 from prominence.store.db import session_scope
@@ -84,7 +83,7 @@ class Reconciler:
         self.start_failures = {job_id: n for job_id, n in self.start_failures.items() if job_id in states or job_id in ids}
         ended = [job_id for job_id, state in states.items() if state in ENDED and job_id not in expired]
         for job_id in ended:
-            _each(job_id, "storing its outcome", lambda job_id=job_id: _record_missed_outcome(job_id))
+            _each(job_id, "storing its outcome", lambda job_id=job_id: settle_ended(job_id))
         _stop_deleted(now)
         _record_missed_workflow_outcomes()
         _write_lost_dag_files(now)
@@ -127,16 +126,6 @@ def _expire(job_id: int, now: float) -> None:
     # Our row is committed before Airflow's are written (the lock order, store/db.py).
     with session_scope() as session:
         runs.stop_run(session, job_id)
-
-
-def _record_missed_outcome(job_id: int) -> None:
-    """Store the outcome of a job whose run ended without the listener's write-back landing."""
-    with session_scope() as session:
-        row = store.get_job(session, job_id)
-        found = runs.runs_of(session, [job_id]) if row is not None and row.status not in TERMINAL else []
-        for run in found:
-            if store.finish_job(session, job_conf(run.conf)["job_id"], **outcome_of(session, run)):
-                log.warning("Job %s ended without its outcome stored; stored it now", job_id)
 
 
 def _stop_deleted(now: float) -> None:

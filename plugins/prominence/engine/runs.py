@@ -13,12 +13,21 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from prominence.config import get_settings
-from prominence.contract.tasks import CONF_KEY, PLAN_TASK, run_id_for
+from prominence.contract.tasks import (
+    CONF_KEY,
+    CONTAINER_TASK,
+    PLAN_TASK,
+    REPORT_KEY,
+    STAGE_IN_TASK,
+    STAGE_OUT_TASK,
+    job_conf,
+    run_id_for,
+)
 
 log = logging.getLogger(__name__)
 # Tries of one run's stop when the scheduler's own locks on its rows meet ours in a deadlock.
@@ -142,3 +151,43 @@ def committed(session: Session, work: Callable[[], object], what: str) -> bool:
             if attempt == STOP_ATTEMPTS:
                 log.warning("%s failed %s times; left to the reconciler", what, attempt, exc_info=True)
     return False
+
+
+def rerun(session: Session, job_id: int) -> bool:
+    """Run the job's failed run again from its start (a job retry, scheduler/retry.py): Airflow's
+    clear, which gives each task instance a new try and keeps the old ones in its history. The
+    plan stays as recorded, staging with nothing to stage stays skipped, and each container task
+    gets the job's task retries again. False when the run has not ended (a run whose task
+    failed may end `success`: its last task, stage-out, runs whatever came before)."""
+    # Airflow's ORM loads only where used: this module is imported with the plugin in every task process.
+    from airflow.models.dagrun import DagRun
+    from airflow.models.taskinstance import TaskInstance as TI
+    from airflow.models.taskinstance import clear_task_instances
+    from airflow.models.xcom import XComModel
+    from airflow.utils.state import DagRunState
+
+    dag_id = get_settings().job_dag_id
+    found = DagRun.find(dag_id=dag_id, run_id=run_id_for(job_id), session=session)
+    if not found or found[0].state not in (DagRunState.SUCCESS, DagRunState.FAILED):
+        return False
+    conf = job_conf(found[0].conf)
+    kept = [PLAN_TASK] + [task for task, key in ((STAGE_IN_TASK, "stage_in"), (STAGE_OUT_TASK, "stage_out")) if not conf.get(key)]
+    tis = list(session.scalars(select(TI).where(TI.dag_id == dag_id, TI.run_id == found[0].run_id, TI.task_id.not_in(kept))))
+    clear_task_instances(tis, session, dag_run_state=DagRunState.QUEUED)
+    # A task instance clears its XComs only when it runs: one that will not (its stage-in failed)
+    # must not leave the failed attempt's report to the next outcome.
+    cleared = {ti.task_id for ti in tis}
+    session.execute(
+        delete(XComModel).where(
+            XComModel.dag_id == dag_id,
+            XComModel.run_id == found[0].run_id,
+            XComModel.task_id.in_(cleared),
+            XComModel.key == REPORT_KEY,
+        )
+    )
+    for ti in tis:
+        if ti.task_id == CONTAINER_TASK:
+            # Clearing gives the DAG's retries (none); the job's own are in its conf.
+            ti.max_tries = ti.try_number + int(conf.get("task_retries", 0))
+    session.flush()
+    return True

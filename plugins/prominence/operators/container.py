@@ -21,7 +21,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowRescheduleExcept
 
 from prominence.config import get_settings
 from prominence.contract.sandbox import Sandbox
-from prominence.contract.tasks import REPORT_KEY, WALLTIME_EXCEEDED, job_conf
+from prominence.contract.tasks import MEMORY_EXCEEDED, REPORT_KEY, WALLTIME_EXCEEDED, job_conf, task_retries_used
 from prominence.operators.binds import artifact_binds
 from prominence.operators.handover import release_identity, take_identity
 from prominence.runtimes import ImagePullError, PreparedRun, RunSpec, get_runtime
@@ -49,7 +49,7 @@ class ContainerTaskOperator(BaseOperator):
 
         report: dict[str, Any] = {
             "index": self.index,
-            "retries": ti.try_number - 1,
+            "retries": task_retries_used(ti.try_number, ti.max_tries, int(conf.get("task_retries", 0))),
             "startTime": int(time.time()),
             "cpu": cpu_info(),
             # The worker that ran it: with Celery, one of several (execution.site).
@@ -88,10 +88,14 @@ class ContainerTaskOperator(BaseOperator):
             cpuTimeUsage=result.cpu_seconds,
             maxResidentSetSizeKB=result.max_rss_kb,
         )
+        if result.max_memory_kb is not None:
+            report["maxMemoryUsageKB"] = result.max_memory_kb
         if result.timed_out:
             report["error"] = WALLTIME_EXCEEDED
-        succeeded = result.exit_code == 0 and not result.timed_out
-        retrying = not succeeded and not result.timed_out and ti.try_number <= ti.max_tries
+        elif result.memory_exceeded:
+            report["error"] = MEMORY_EXCEEDED
+        succeeded = result.exit_code == 0 and "error" not in report
+        retrying = not succeeded and "error" not in report and ti.try_number <= ti.max_tries
         report.update(final=not retrying, succeeded=succeeded)
         self._publish(sandbox, ti, report)
         runtime.cleanup(image)
@@ -99,6 +103,8 @@ class ContainerTaskOperator(BaseOperator):
             release_identity(sandbox)
         if result.timed_out:
             raise AirflowFailException("Walltime limit exceeded")
+        if result.memory_exceeded:
+            raise AirflowFailException("Job used too much memory")
         if not succeeded:
             raise RuntimeError(f"task {self.index} exited with code {result.exit_code}")
 

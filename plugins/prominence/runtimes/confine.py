@@ -17,6 +17,7 @@ import shutil
 import signal
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from prominence.runtimes.errors import RuntimeNotAvailableError
@@ -158,12 +159,49 @@ class MemoryLimit:
         (self.v2 / "memory.swap.max").write_text("0")
         return self.v2
 
+    def usage(self) -> MemoryUsage | None:
+        """The run's peak and whether the kernel killed a process of it for the limit; read
+        before `remove`. v1: max_usage_in_bytes and oom_control's `oom_kill`; v2: memory.peak
+        (Linux 5.19 on) and memory.events' `oom_kill`. None when the run had no cgroup."""
+        if self.path is None:
+            return None
+        v1 = self.path == self.v1
+        peak = _read_int(self.path / ("memory.max_usage_in_bytes" if v1 else "memory.peak"))
+        counters = _read_counters(self.path / ("memory.oom_control" if v1 else "memory.events"))
+        return MemoryUsage(peak, counters.get("oom_kill", 0) > 0)
+
     def remove(self) -> None:
         if self.path is not None:
             try:
                 self.path.rmdir()
             except OSError as exc:
                 log.warning("Could not remove the run's memory cgroup %s: %s", self.path, exc)
+
+
+@dataclass(frozen=True)
+class MemoryUsage:
+    """What a run's memory cgroup recorded: its peak in bytes (None: not readable) and whether
+    a process of it was killed for going over the limit."""
+
+    peak_bytes: int | None
+    oom_killed: bool
+
+
+def _read_int(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _read_counters(path: Path) -> dict[str, int]:
+    """`name value` lines (memory.events, memory.oom_control) as a dict; {} when unreadable."""
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return {}
+    pairs = (line.split() for line in lines)
+    return {pair[0]: int(pair[1]) for pair in pairs if len(pair) == 2 and pair[1].isdigit()}
 
 
 def _descendants(pid: int) -> list[int]:

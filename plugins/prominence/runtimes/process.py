@@ -15,7 +15,7 @@ import signal
 import subprocess
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -40,13 +40,17 @@ GNU_TIME = "/usr/bin/time"
 
 @dataclass(frozen=True)
 class RunResult:
-    """How a run ended. `exit_code` is negative for a signal; `timed_out` when the walltime ran out."""
+    """How a run ended. `exit_code` is negative for a signal; `timed_out` when the walltime ran out;
+    `memory_exceeded` when the kernel killed a process of it for its memory limit; `max_memory_kb`
+    its memory cgroup's peak in units of 1000 bytes (spec §13.6), None without a cgroup."""
 
     exit_code: int
     wall_seconds: float
     cpu_seconds: float
     max_rss_kb: int
     timed_out: bool
+    memory_exceeded: bool = False
+    max_memory_kb: int | None = None
 
 
 class ProcessManager:
@@ -128,12 +132,17 @@ class ProcessManager:
         self._cap_once()
         if self._network is not None:
             self._network.close()
+        memory = self._memory.usage() if self._memory is not None else None
         if self._memory is not None:
             self._memory.remove()
         wall = time.monotonic() - self._started
         # Reaped here, so Popen must not wait for it again.
         self._process.returncode = os.waitstatus_to_exitcode(status)
-        return self.record(self._process.returncode, wall, rusage, timed_out=wall >= budget)
+        result = self.record(self._process.returncode, wall, rusage, timed_out=wall >= budget)
+        if memory is None:
+            return result
+        peak_kb = None if memory.peak_bytes is None else memory.peak_bytes // 1000
+        return replace(result, memory_exceeded=memory.oom_killed, max_memory_kb=peak_kb)
 
     def _cap_logs(self, ended: threading.Event) -> None:
         """Keep the stored logs within the cap while the run writes (it appends after each cut)."""

@@ -20,8 +20,7 @@ from prominence.config import get_settings
 from prominence.contract.states import JobStatus
 from prominence.contract.tasks import job_conf
 from prominence.contract.workflows import dag_file, workflow_id_of
-from prominence.scheduler.outcome import outcome_of
-from prominence.store import jobs as store
+from prominence.scheduler.retry import settle
 from prominence.store import workflows as workflow_store
 from prominence.store.db import store_writes
 
@@ -72,6 +71,7 @@ def record_outcome(dag_run) -> None:
         return
     try:
         with store_writes(session) as writes:
-            store.finish_job(writes, conf["job_id"], **outcome_of(session, dag_run))
+            # A job to be retried stays active: the reconciler re-runs it (engine/retries.py).
+            settle(writes, session, dag_run)
     except Exception:
         log.exception("Job %s: storing its outcome failed; the reconciler will", conf["job_id"])

@@ -13,7 +13,15 @@ from sqlalchemy import select
 
 from prominence.config import get_settings
 from prominence.contract.states import JobStatus
-from prominence.contract.tasks import CONTAINER_TASK, REPORT_KEY, STAGE_IN_TASK, STAGE_OUT_TASK, WALLTIME_EXCEEDED, job_conf
+from prominence.contract.tasks import (
+    CONTAINER_TASK,
+    MEMORY_EXCEEDED,
+    REPORT_KEY,
+    STAGE_IN_TASK,
+    STAGE_OUT_TASK,
+    WALLTIME_EXCEEDED,
+    job_conf,
+)
 
 TASK_FIELDS = (
     "imagePullStatus",
@@ -27,6 +35,7 @@ TASK_FIELDS = (
 )
 IMAGE_PULL_FAILED = "Container image pull failed"
 WALLTIME_REASON = "Walltime limit exceeded"
+MEMORY_REASON = "Job used too much memory"
 NO_TASKS_RUN = "Unable to execute task(s)"
 # Spec §5.3, in the order of its table: a later matching rule overrides an earlier one.
 STAGE_IN_REASONS = {"failedDownload": "Artifact download failed", "failedUncompress": "Artifact uncompress failed"}
@@ -45,6 +54,10 @@ class Outcome:
     start_time: int | None = None
     # What a workflow sees (the wrapper's exit code, spec §13.8): False when a task failed.
     succeeded: bool = True
+    # Why the attempt failed (scheduler/retry.py): task, image, staging, memory, walltime or
+    # infrastructure; None when nothing did. `failure_reason` says it in words.
+    failure: str | None = None
+    failure_reason: str | None = None
 
 
 def outcome_from_reports(
@@ -54,10 +67,12 @@ def outcome_from_reports(
     *,
     stagein: dict[str, Any] | None = None,
     stageout: dict[str, Any] | None = None,
+    lost_tasks: bool = False,
 ) -> Outcome:
     """The terminal outcome of a finished run from its container tasks' reports and, for a job
     that staged data, the stage-in and stage-out reports (`{"stagein": [...]}`,
-    `{"files": [...], "directories": [...]}`, spec §13.9)."""
+    `{"files": [...], "directories": [...]}`, spec §13.9). `lost_tasks`: a container task ended
+    failed without its final report, so it lost its worker (an infrastructure failure)."""
     reports = sorted((r for r in reports if not r.get("skipped")), key=lambda r: r["index"])
     execution: dict[str, Any] = {
         # Where the first task ran (each container task reports its worker's site), else `site`.
@@ -68,6 +83,9 @@ def outcome_from_reports(
     }
     if reports and reports[0].get("cpu"):
         execution["cpu"] = reports[0]["cpu"]
+    peaks = [r["maxMemoryUsageKB"] for r in reports if r.get("maxMemoryUsageKB") is not None]
+    if peaks:
+        execution["maxMemoryUsageKB"] = max(peaks)
     starts = [r["startTime"] for r in reports if r.get("startTime")]
     outcome = Outcome(JobStatus.COMPLETED, None, execution, min(starts) if starts else None)
     outcome.succeeded = bool(reports) and all(r.get("succeeded") for r in reports)
@@ -78,16 +96,29 @@ def outcome_from_reports(
         if seconds > 0:
             execution[key] = seconds
     statuses = {e.get("status") for e in staged_in + staged_out}
-    rules = [(status in statuses, JobStatus.FAILED, reason) for status, reason in (STAGE_IN_REASONS | STAGE_OUT_REASONS).items()]
-    rules += [
-        (any(r.get("imagePullStatus") == "failed" for r in reports), JobStatus.FAILED, IMAGE_PULL_FAILED),
-        (any(r.get("error") == WALLTIME_EXCEEDED for r in reports), JobStatus.KILLED, WALLTIME_REASON),
+    rules = [
+        (status in statuses, JobStatus.FAILED, reason, "staging")
+        for status, reason in (STAGE_IN_REASONS | STAGE_OUT_REASONS).items()
     ]
-    matched = [(status, reason) for applies, status, reason in rules if applies]
+    rules += [
+        (any(r.get("imagePullStatus") == "failed" for r in reports), JobStatus.FAILED, IMAGE_PULL_FAILED, "image"),
+        (any(r.get("error") == WALLTIME_EXCEEDED for r in reports), JobStatus.KILLED, WALLTIME_REASON, "walltime"),
+        (any(r.get("error") == MEMORY_EXCEEDED for r in reports), JobStatus.KILLED, MEMORY_REASON, "memory"),
+    ]
+    matched = [(status, reason, failure) for applies, status, reason, failure in rules if applies]
+    failed_task = next((r for r in reports if not r.get("succeeded")), None)
     if matched:
-        outcome.status, outcome.reason = matched[-1]
+        outcome.status, outcome.reason, outcome.failure = matched[-1]
+        outcome.failure_reason = outcome.reason
     elif not reports:
         outcome.status, outcome.reason = JobStatus.FAILED, NO_TASKS_RUN
+        outcome.failure, outcome.failure_reason = "infrastructure", NO_TASKS_RUN
+    elif failed_task is not None:
+        outcome.failure = "task"
+        outcome.failure_reason = f"Task {failed_task['index']} exited with code {failed_task.get('exitCode')}"
+    elif lost_tasks:
+        outcome.status, outcome.reason = JobStatus.FAILED, NO_TASKS_RUN
+        outcome.failure, outcome.failure_reason = "infrastructure", "A task ended without its report (its worker was lost)"
     # The wrapper's exit code (spec §13.8) is 1 when stage-in or stage-out failed too.
     outcome.succeeded = outcome.succeeded and statuses <= {"success"}
     return outcome
@@ -110,6 +141,17 @@ def _failed_stages(session, dag_run) -> set[str]:
         TI.run_id == dag_run.run_id,
         TI.task_id.in_((STAGE_IN_TASK, STAGE_OUT_TASK)),
         TI.state.in_(("failed", "upstream_failed")),
+    )
+    return set(session.scalars(query))
+
+
+def _failed_tasks(session, dag_run) -> set[int]:
+    """The map indexes of the run's container tasks that ended failed."""
+    # Airflow's ORM loads only where used: this module is imported with the plugin in every task process.
+    from airflow.models.taskinstance import TaskInstance as TI
+
+    query = select(TI.map_index).where(
+        TI.dag_id == dag_run.dag_id, TI.run_id == dag_run.run_id, TI.task_id == CONTAINER_TASK, TI.state == "failed"
     )
     return set(session.scalars(query))
 
@@ -145,6 +187,7 @@ def outcome_of(session, dag_run) -> dict:
         get_settings().site,
         stagein=staging.get(STAGE_IN_TASK),
         stageout=staging.get(STAGE_OUT_TASK),
+        lost_tasks=bool(_failed_tasks(session, dag_run) - {r["index"] for r in reports if r.get("final")}),
     )
     start = outcome.start_time or (int(dag_run.start_date.timestamp()) if dag_run.start_date else None)
     return {
@@ -154,4 +197,6 @@ def outcome_of(session, dag_run) -> dict:
         "start_time": start,
         "execution": outcome.execution,
         "succeeded": outcome.succeeded,
+        "failure": outcome.failure,
+        "failure_reason": outcome.failure_reason,
     }

@@ -88,6 +88,12 @@ def finish_job(session: Session, job_id: int, *, status: str, reason: str | None
     return result.rowcount > 0
 
 
+def record_attempts(session: Session, job_id: int, execution: dict[str, Any]) -> bool:
+    """The execution of a job still active between two attempts (job retries, scheduler/retry.py)."""
+    result = session.execute(update(jobs).where(jobs.c.id == job_id, jobs.c.status.not_in(TERMINAL)).values(execution=execution))
+    return result.rowcount > 0
+
+
 def remove_from_queue(session: Session, job_id: int) -> bool:
     """Drop a leaveInQueue job from the active list; a running one leaves it when it ends."""
     result = session.execute(update(jobs).where(jobs.c.id == job_id, jobs.c.in_queue.is_(True)).values(leave_in_queue=False))
