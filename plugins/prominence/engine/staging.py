@@ -20,6 +20,8 @@ from prominence.contract.keys import OUTPUT_KINDS, output_key
 from prominence.contract.sandbox import Sandbox
 from prominence.model.errors import SpecError
 from prominence.storage.s3 import OUTPUT_GET_SECONDS, StorageError, get_store
+from prominence.store import uploads
+from prominence.store.db import session_scope
 
 
 def is_url(artifact: str) -> bool:
@@ -49,26 +51,27 @@ def plan(identity: Identity, job: dict[str, Any]) -> dict[str, Any]:
         elif "://" in url:
             raise SpecError(f"Invalid artifact {url}")
         else:
-            entry["key"] = _uploaded(url, identity, "Artifact")[0]
+            entry["key"] = _uploaded(url, identity, "Artifact")
         artifacts.append(entry)
     outputs = {kind: [{"name": name} for name in job.get(kind, [])] for kind in OUTPUT_KINDS}
     return {"artifacts": artifacts, "images": _images(identity, job), **outputs}
 
 
 def _images(identity: Identity, job: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The object key of each uploaded image the tasks name, with the checksum its upload gave
-    (spec §10: `prominence_sha256`, the task's `imageSha256` unless it has one)."""
+    """The object key of each uploaded image the tasks name, with the checksum its upload
+    declared (spec §9: the task's `imageSha256` unless it has one)."""
     images: dict[str, dict[str, Any]] = {}
     for task in job.get("tasks", []):
         image = task["image"]
         if image_kind(image) == UPLOAD and image not in images:
-            key, metadata = _uploaded(image, identity, "Image")
-            images[image] = {"key": key, "sha256": metadata.get("prominence_sha256")}
+            key = _uploaded(image, identity, "Image")
+            with session_scope() as session:
+                images[image] = {"key": key, "sha256": uploads.checksum(session, key)}
     return images
 
 
-def _uploaded(name: str, identity: Identity, kind: str) -> tuple[str, dict[str, str]]:
-    """The key and metadata of the caller's uploaded object `name`; SpecError when absent."""
+def _uploaded(name: str, identity: Identity, kind: str) -> str:
+    """The key of the caller's uploaded object `name`; SpecError when there is none."""
     try:
         key = keys.upload_key(name, identity.username, identity.group_list)
     except (keys.InvalidName, keys.NotAuthorized):
@@ -79,7 +82,7 @@ def _uploaded(name: str, identity: Identity, kind: str) -> tuple[str, dict[str, 
         raise SpecError(f"Unable to check {kind.lower()} {name} in object storage") from None
     if found is None:
         raise SpecError(f"{kind} {name} does not exist")
-    return key, found["metadata"]
+    return key
 
 
 def prepare(sandbox: Sandbox, job: dict[str, Any], staging: dict[str, Any]) -> None:
