@@ -68,7 +68,9 @@ def stack(reachable_tmp, private_registry):
 
 @pytest.fixture(scope="module")
 def alice(stack):
-    return Api(stack.url, stack.token("alice"))
+    api = Api(stack.url, stack.token("alice"))
+    api.client.timeout = httpx.Timeout(120)  # image builds load the machine's cores
+    return api
 
 
 @pytest.fixture(scope="module")

@@ -86,3 +86,28 @@ def test_the_cache_finds_an_image_by_checksum_read_only_to_others(tmp_path, monk
 
 def test_a_password_is_not_in_the_sources_repr():
     assert "hunter2" not in repr(ImageSource(username="u", password="hunter2"))
+
+
+def test_an_archives_links_become_the_files_they_name(tmp_path):
+    path = tmp_path / "image.tar"
+    with tarfile.open(path, "w") as tar:
+        layer = tarfile.TarInfo("sha.tar")
+        layer.size = 5
+        tar.addfile(layer, io.BytesIO(b"layer"))
+        link = tarfile.TarInfo("id/layer.tar")
+        link.type, link.linkname = tarfile.SYMTYPE, "../sha.tar"
+        tar.addfile(link)
+    images.dereference_links(path)
+    with tarfile.open(path) as tar:
+        assert tar.getmember("id/layer.tar").isfile()
+        assert tar.extractfile("id/layer.tar").read() == b"layer"
+
+
+def test_an_archive_link_leading_out_of_it_fails_the_pull(tmp_path):
+    path = tmp_path / "image.tar"
+    with tarfile.open(path, "w") as tar:
+        link = tarfile.TarInfo("id/layer.tar")
+        link.type, link.linkname = tarfile.SYMTYPE, "/etc/shadow"
+        tar.addfile(link)
+    with pytest.raises(ImagePullError, match="links outside"):
+        images.dereference_links(path)

@@ -11,7 +11,9 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import posixpath
 import shutil
+import tarfile
 from pathlib import Path
 
 from prominence.config import get_settings
@@ -60,6 +62,32 @@ def is_archive(path: Path) -> bool:
     with Path(path).open("rb") as handle:
         handle.seek(257)
         return handle.read(5) == TAR_MAGIC
+
+
+def dereference_links(archive: Path) -> None:
+    """Replace the links of a `docker save` archive by the files they name.
+
+    skopeo's and podman's archives make each `<id>/layer.tar` a link to the layer's file, and
+    udocker's loader moves the link as it is, dangling (`getting layers or json` at create)."""
+    with tarfile.open(archive) as tar:
+        members = tar.getmembers()
+        if not any(member.issym() or member.islnk() for member in members):
+            return
+        files = {member.name: member for member in members if member.isfile()}
+        rewritten = archive.with_name(archive.name + ".plain")
+        with tarfile.open(rewritten, "w") as out:
+            for member in members:
+                if member.issym() or member.islnk():
+                    base = posixpath.dirname(member.name) if member.issym() else ""
+                    target = files.get(posixpath.normpath(posixpath.join(base, member.linkname)))
+                    if target is None:
+                        raise ImagePullError(f"image archive: {member.name} links outside the archive")
+                    info = tarfile.TarInfo(member.name)
+                    info.size, info.mode = target.size, target.mode
+                    out.addfile(info, tar.extractfile(target))
+                else:
+                    out.addfile(member, tar.extractfile(member) if member.isfile() else None)
+    rewritten.replace(archive)
 
 
 def cache_dir(runtime: str) -> Path:

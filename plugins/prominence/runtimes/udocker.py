@@ -203,6 +203,7 @@ class UdockerRuntime(Runtime):
             fetched, sha256 = images.fetch_image(source, directory)
             if not images.is_archive(fetched):
                 raise ImagePullError("udocker runs docker save archives only, not Singularity images")
+            images.dereference_links(fetched)
             fetched.chmod(0o644)  # read by the image store's uid
             with file_lock(self.udocker_dir / ".pull.lock"):
                 if not self._image_id(_file_name(sha256)):
