@@ -144,6 +144,15 @@ def test_a_workflow_naming_a_missing_artifact_is_refused(client, as_user, s3):
     assert (response.status_code, response.json()) == (400, {"error": "Artifact absent.txt does not exist"})
 
 
+@pytest.mark.parametrize("path", ["/jobs", "/workflows"])
+def test_a_missing_uploaded_image_is_refused(client, as_user, s3, path):
+    s3()
+    as_user("alice")
+    job = {**JOB, "tasks": [{"image": "absent.sif", "runtime": "singularity"}]}
+    response = client.post(path, json={"jobs": [{"name": "a", **job}]} if path == "/workflows" else job)
+    assert (response.status_code, response.json()) == (400, {"error": "Image absent.sif does not exist"})
+
+
 def test_disabled_data_is_401(client, as_user, monkeypatch):
     monkeypatch.setattr(get_settings(), "enable_data", False)
     as_user("alice")

@@ -15,10 +15,13 @@ from urllib.parse import unquote, urlsplit
 
 from prominence.auth.identity import Identity
 from prominence.contract import keys
+from prominence.contract.images import UPLOAD, image_kind
 from prominence.contract.keys import OUTPUT_KINDS, output_key
 from prominence.contract.sandbox import Sandbox
 from prominence.model.errors import SpecError
 from prominence.storage.s3 import OUTPUT_GET_SECONDS, StorageError, get_store
+from prominence.store import uploads
+from prominence.store.db import session_scope
 
 
 def is_url(artifact: str) -> bool:
@@ -32,8 +35,8 @@ def artifact_name(artifact: str) -> str:
 
 
 def plan(identity: Identity, job: dict[str, Any]) -> dict[str, Any]:
-    """The staging plan of a stored job description; SpecError (a 400) for an artifact that
-    names no object of the caller's, or any name that could leave its area."""
+    """The staging plan of a stored job description; SpecError (a 400) for an artifact or an
+    uploaded image that names no object of the caller's, or any name that could leave its area."""
     artifacts = []
     for artifact in job.get("artifacts", []):
         url = artifact["url"]
@@ -48,23 +51,37 @@ def plan(identity: Identity, job: dict[str, Any]) -> dict[str, Any]:
         elif "://" in url:
             raise SpecError(f"Invalid artifact {url}")
         else:
-            entry["key"] = _uploaded_key(url, identity)
+            entry["key"] = _uploaded(url, identity, "Artifact")
         artifacts.append(entry)
     outputs = {kind: [{"name": name} for name in job.get(kind, [])] for kind in OUTPUT_KINDS}
-    return {"artifacts": artifacts, **outputs}
+    return {"artifacts": artifacts, "images": _images(identity, job), **outputs}
 
 
-def _uploaded_key(name: str, identity: Identity) -> str:
+def _images(identity: Identity, job: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The object key of each uploaded image the tasks name, with the checksum its upload
+    declared (spec §9: the task's `imageSha256` unless it has one)."""
+    images: dict[str, dict[str, Any]] = {}
+    for task in job.get("tasks", []):
+        image = task["image"]
+        if image_kind(image) == UPLOAD and image not in images:
+            key = _uploaded(image, identity, "Image")
+            with session_scope() as session:
+                images[image] = {"key": key, "sha256": uploads.checksum(session, key)}
+    return images
+
+
+def _uploaded(name: str, identity: Identity, kind: str) -> str:
+    """The key of the caller's uploaded object `name`; SpecError when there is none."""
     try:
         key = keys.upload_key(name, identity.username, identity.group_list)
     except (keys.InvalidName, keys.NotAuthorized):
-        raise SpecError(f"Artifact {name} does not exist") from None
+        raise SpecError(f"{kind} {name} does not exist") from None
     try:
         found = get_store().head(key)
     except StorageError:
-        raise SpecError(f"Unable to check artifact {name} in object storage") from None
+        raise SpecError(f"Unable to check {kind.lower()} {name} in object storage") from None
     if found is None:
-        raise SpecError(f"Artifact {name} does not exist")
+        raise SpecError(f"{kind} {name} does not exist")
     return key
 
 

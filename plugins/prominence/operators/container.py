@@ -24,6 +24,7 @@ from prominence.contract.sandbox import Sandbox
 from prominence.contract.tasks import MEMORY_EXCEEDED, REPORT_KEY, WALLTIME_EXCEEDED, job_conf, task_retries_used
 from prominence.operators.binds import artifact_binds
 from prominence.operators.handover import release_identity, take_identity
+from prominence.operators.images import image_source
 from prominence.runtimes import ImagePullError, PreparedRun, RunSpec, get_runtime
 from prominence.runtimes.process import ProcessManager, cpu_info
 
@@ -58,7 +59,7 @@ class ContainerTaskOperator(BaseOperator):
         runtime = get_runtime(task.get("runtime", "singularity"))
         identity = take_identity(sandbox) if runtime.confined else None
         try:
-            image = runtime.pull(task["image"], sandbox.root, identity)
+            image = runtime.pull(task["image"], sandbox.root, identity, image_source(sandbox, job, task))
         except ImagePullError as exc:
             self.log.error("Image pull of %s failed: %s", task["image"], exc)
             report.update(imagePullStatus="failed", final=True, succeeded=False, endTime=int(time.time()))

@@ -33,7 +33,7 @@ from prominence.storage.unpack import UnpackError, is_archive, make_tarball, unp
 GB = 1000**3
 
 
-def _disk_bytes(job: dict[str, Any]) -> int:
+def disk_bytes(job: dict[str, Any]) -> int:
     """The job's disk (spec §3.2, GB): the most one artifact may download or unpack to."""
     return int(job.get("resources", {}).get("disk") or 10) * GB
 
@@ -64,7 +64,7 @@ class StageInOperator(BaseOperator):
         entries: list[dict[str, Any]] = []
         for artifact in plan.get("artifacts", []):
             try:
-                entries.append(self._stage(sandbox, artifact, _disk_bytes(job)))
+                entries.append(self._stage(sandbox, artifact, disk_bytes(job)))
             except Exception:
                 self.log.exception("Staging artifact %s failed", artifact.get("name"))
                 entries.append({"name": artifact.get("name", ""), "status": "failedDownload", "time": 0})

@@ -6,7 +6,6 @@ task's run never touches a registry and its exit code is the command's own.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import shutil
@@ -14,6 +13,7 @@ import time
 from functools import cache, cached_property
 from pathlib import Path
 
+from prominence.runtimes import images
 from prominence.runtimes.base import (
     CONTAINER_HOME,
     CONTAINER_PATH,
@@ -29,7 +29,7 @@ from prominence.runtimes.base import (
     run_tool,
 )
 from prominence.runtimes.errors import ImagePullError, RuntimeNotAvailableError
-from prominence.runtimes.spec import PreparedRun, RunSpec
+from prominence.runtimes.spec import NO_SOURCE, ImageSource, PreparedRun, RunSpec
 
 log = logging.getLogger(__name__)
 
@@ -63,38 +63,69 @@ class ApptainerRuntime(Runtime):
     def _env_prefix(self) -> str:
         return "APPTAINER" if self._is_apptainer else "SINGULARITY"
 
-    def pull(self, image: str, sandbox: Path, identity=None) -> PullResult:
+    def pull(self, image: str, sandbox: Path, identity=None, source: ImageSource = NO_SOURCE) -> PullResult:
+        """Reuse the job's own pull or the worker's cached image of checksum `source.sha256`;
+        else fetch (a URL or an upload: a SIF as it is, an archive built into one) or pull."""
         found = find_pulled(sandbox, self.name, image)
         if found and Path(found[0].target).is_file():
             prepared, sha256 = found
             return PullResult(**vars(prepared), status="cached", seconds=0.0, sha256=sha256)
         directory = new_image_dir(sandbox)
+        hit = None if source.private else images.cached(self.name, source.sha256)
+        if hit is not None:
+            result = PullResult(runtime=self.name, image=image, target=str(hit), status="cached", seconds=0.0, sha256=hit.name)
+            record_pull(directory, result)
+            return result
         sif = directory / "image.sif"
         started = time.monotonic()
         try:
-            self._pull(image, sif)
+            sha256 = self._acquire(image, sif, source)
         except ImagePullError:
             shutil.rmtree(directory, ignore_errors=True)
             raise
         seconds = time.monotonic() - started
         sif.chmod(0o644)  # read by the job's uid, written by nobody but the worker
-        with sif.open("rb") as handle:
-            sha256 = hashlib.file_digest(handle, "sha256").hexdigest()
+        if not source.private:
+            images.store(self.name, sha256, sif)
         result = PullResult(runtime=self.name, image=image, target=str(sif), status="completed", seconds=seconds, sha256=sha256)
         record_pull(directory, result)
         log.info("Pulled %s into %s in %.2f s", image, sif, seconds)
         return result
 
-    def _pull(self, image: str, sif: Path) -> None:
-        """`pull --name`, with plain HTTP only for a configured insecure registry; 2 attempts."""
-        source = image if image.startswith(SCHEMES) else f"docker://{image}"
+    def _acquire(self, image: str, sif: Path, source: ImageSource) -> str:
+        """Make `sif` and return the image's checksum: of the file fetched, else of the SIF."""
+        if source.fetch is None:
+            self._pull(image, sif, source)
+            sha256 = images.sha256_of(sif)
+            images.check_sha256(source, sha256)
+            return sha256
+        fetched, sha256 = images.fetch_image(source, sif.parent)
+        if images.is_archive(fetched):
+            argv = [self.binary, "--quiet", "build", "--force", str(sif), f"docker-archive:{fetched}"]
+            run_tool(argv, timeout=PULL_TIMEOUT)
+            fetched.unlink()
+        else:
+            fetched.rename(sif)
+        return sha256
+
+    def _pull(self, image: str, sif: Path, source: ImageSource) -> None:
+        """`pull --name`, with plain HTTP only for a configured insecure registry; 2 attempts.
+
+        A credential goes in the pull's environment (spec §13.5), never on its command line."""
+        registry = image if image.startswith(SCHEMES) else f"docker://{image}"
         argv = [self.binary, "pull"]
-        if source.startswith("docker://") and registry_of(source[9:])[0] in insecure_registries():
+        if registry.startswith("docker://") and registry_of(registry[9:])[0] in insecure_registries():
             argv.append("--no-https" if self._is_apptainer else "--nohttps")
-        argv += ["--name", str(sif), source]
+        argv += ["--name", str(sif), registry]
+        env = None
+        if source.private:
+            env = os.environ | {
+                f"{self._env_prefix}_DOCKER_USERNAME": source.username or "",
+                f"{self._env_prefix}_DOCKER_PASSWORD": source.password or "",
+            }
         for attempt in range(1, PULL_ATTEMPTS + 1):
             try:
-                run_tool(argv, timeout=PULL_TIMEOUT)
+                run_tool(argv, env=env, timeout=PULL_TIMEOUT)
                 return
             except ImagePullError as exc:
                 sif.unlink(missing_ok=True)

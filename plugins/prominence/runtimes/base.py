@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from prominence.config import get_settings
 from prominence.runtimes.errors import ImagePullError
 from prominence.runtimes.process import ProcessManager
-from prominence.runtimes.spec import PreparedRun, RunSpec
+from prominence.runtimes.spec import NO_SOURCE, ImageSource, PreparedRun, RunSpec
 
 if TYPE_CHECKING:
     from prominence.runtimes.identity import JobIdentity
@@ -38,7 +38,8 @@ class PullResult(PreparedRun):
     """A prepared run plus the facts of its pull for the task report (spec §13.9).
 
     `status` is `completed` (pulled now) or `cached` (an earlier task of the job pulled the same
-    image with the same runtime); `seconds` is the pull time, 0 when cached.
+    image with the same runtime, or the worker holds the image of the task's `imageSha256`);
+    `seconds` is the pull time, 0 when cached.
     """
 
     status: str
@@ -55,9 +56,9 @@ class Runtime(ABC):
     confined = True
 
     @abstractmethod
-    def pull(self, image: str, sandbox: Path, identity: JobIdentity | None = None) -> PullResult:
-        """Make `image` runnable for a task of the job in `sandbox` as `identity`; raise
-        `ImagePullError` on failure."""
+    def pull(self, image: str, sandbox: Path, identity: JobIdentity | None = None, source: ImageSource = NO_SOURCE) -> PullResult:
+        """Make `image` runnable for a task of the job in `sandbox` as `identity`, from `source`
+        (a file to fetch, a credential, a checksum); raise `ImagePullError` on failure."""
 
     @abstractmethod
     def command_line(self, spec: RunSpec) -> tuple[list[str], dict[str, str]]:

@@ -60,8 +60,9 @@ class KubernetesRuntime(Runtime):
             self._api = get_kube_client()
         return self._api
 
-    def pull(self, image: str, sandbox: Path) -> PullResult:
-        """Nothing to pull on the worker: the kubelet pulls the image when the pod starts."""
+    def pull(self, image: str, sandbox: Path, identity=None, source=None) -> PullResult:
+        """Nothing to pull on the worker: the kubelet pulls the image (registry names only) when
+        the pod starts."""
         return PullResult(runtime=self.name, image=image, target=image, status="completed", seconds=0.0, sha256=None)
 
     def command_line(self, spec: RunSpec) -> tuple[list[str], dict[str, str]]:

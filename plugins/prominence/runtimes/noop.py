@@ -34,7 +34,7 @@ class NoopRuntime(Runtime):
     name = "noop"
     confined = False
 
-    def pull(self, image: str, sandbox: Path, identity=None) -> PullResult:
+    def pull(self, image: str, sandbox: Path, identity=None, source=None) -> PullResult:
         if image.endswith(":missing"):
             raise ImagePullError(f"noop pull {image}: manifest unknown")
         found = find_pulled(sandbox, self.name, image)

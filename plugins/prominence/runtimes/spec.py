@@ -3,13 +3,37 @@ a command line, the process manager runs that command."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from prominence.runtimes.identity import JobIdentity
+
+
+@dataclass(frozen=True)
+class ImageSource:
+    """What a task says about its image besides its name (spec §3.3, §13.5).
+
+    `fetch` writes the image file (a SIF or a `docker save` archive, maybe gzipped) to the path
+    given: set for URLs and uploaded images, None for registry names. `username` and `password`
+    log in to the registry (`imagePullCredential`); `sha256` is the checksum the image must have
+    (`imageSha256`), which also lets a worker reuse an image another job pulled.
+    """
+
+    fetch: Callable[[Path], None] | None = None
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    sha256: str | None = None
+
+    @property
+    def private(self) -> bool:
+        """Pulled with a credential: never shared with jobs that have none."""
+        return self.password is not None
+
+
+NO_SOURCE = ImageSource()
 
 
 @dataclass(frozen=True)

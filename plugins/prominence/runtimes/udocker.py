@@ -28,6 +28,7 @@ import udocker as udocker_package
 
 from prominence.config import get_settings
 from prominence.contract.sandbox import Sandbox
+from prominence.runtimes import images
 from prominence.runtimes.base import (
     CONTAINER_HOME,
     CONTAINER_PATH,
@@ -43,9 +44,9 @@ from prominence.runtimes.base import (
     run_tool,
     run_user,
 )
-from prominence.runtimes.errors import RuntimeNotAvailableError, file_lock
+from prominence.runtimes.errors import ImagePullError, RuntimeNotAvailableError, file_lock
 from prominence.runtimes.identity import JobIdentity, as_identity, store_identity
-from prominence.runtimes.spec import PreparedRun, RunSpec
+from prominence.runtimes.spec import NO_SOURCE, ImageSource, PreparedRun, RunSpec
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,8 @@ sys.exit(main())
 STORE_DIRS = ("repos", "layers", "containers", "bin", "lib", "doc", "tmp")
 # Settings of udocker itself, which a user's variable of the same name must not change.
 RUNTIME_PREFIXES = ("UDOCKER_", "PROOT_")
+# The store's repository of images loaded from archives (URLs, uploads), named by checksum.
+FILE_REPO = "prominence-file"
 
 
 class UdockerRuntime(Runtime):
@@ -157,50 +160,83 @@ class UdockerRuntime(Runtime):
         """The image store's scratch files (one of STORE_DIRS), kept out of the host's /tmp."""
         return self.udocker_dir / "tmp"
 
-    def pull(self, image: str, sandbox: Path, identity: JobIdentity | None = None) -> PullResult:
-        """Pull as the image store, then create the task's container as the job (`identity`, else
-        the image store: runtime tests only) in the job's scratch directory."""
+    def pull(self, image: str, sandbox: Path, identity: JobIdentity | None = None, source: ImageSource = NO_SOURCE) -> PullResult:
+        """Get the image into the store as the image store (unless it holds it already), then
+        create the task's container as the job (`identity`, else the image store: runtime tests
+        only) in the job's scratch directory.
+
+        A credential is ignored (spec §3.3): udocker sends it through curl's command line."""
         found = find_pulled(sandbox, self.name, image)
         if found and self._container_exists(found[0].target):
             prepared, sha256 = found
             return PullResult(**vars(prepared), status="cached", seconds=0.0, sha256=sha256)
-        registry, name = registry_of(image)
-        if ":" not in name.rsplit("/", 1)[-1] and "@" not in name:
-            name += ":latest"
-        pull = [*as_identity(self._store), self.binary, "pull"]
-        if registry is not None:
-            # A name carrying host:port would be looked up on Docker Hub.
-            scheme = "http" if registry in insecure_registries() else "https"
-            pull.append(f"--registry={scheme}://{registry}")
         owner = identity or self._store
         containers = Sandbox(Path(sandbox)).scratch / "udocker"
         containers.mkdir(parents=True, exist_ok=True)
         os.chown(containers, owner.uid, owner.gid)
         container = f"prom-{uuid.uuid4().hex[:16]}"
+        directory = new_image_dir(sandbox)
         started = time.monotonic()
+        try:
+            name, sha256, status = self._acquire(image, directory, source)
+            create = [*as_identity(owner), self.binary, "create", f"--name={container}", name]
+            run_tool(create, env=self._tool_env(containers, containers), timeout=PULL_TIMEOUT)
+        except ImagePullError:
+            shutil.rmtree(directory, ignore_errors=True)
+            raise
+        seconds = time.monotonic() - started
+        target = str(containers / container)
+        result = PullResult(runtime=self.name, image=image, target=target, status=status, seconds=seconds, sha256=sha256)
+        record_pull(directory, result)
+        log.info("Pulled %s as udocker container %s in %.2f s (%s)", image, container, seconds, status)
+        return result
+
+    def _acquire(self, image: str, directory: Path, source: ImageSource) -> tuple[str, str | None, str]:
+        """(The image's name in the store, its checksum, `cached` or `completed`).
+
+        A fetched archive is loaded under a name made of its checksum, so no job's archive can
+        take the name of another's image. A registry image is not pulled again when the store
+        holds the one of checksum `source.sha256` from an earlier pull (spec §13.4)."""
+        if source.fetch is not None:
+            if source.sha256 and self._image_id(_file_name(source.sha256)):
+                return _file_name(source.sha256), source.sha256, "cached"
+            fetched, sha256 = images.fetch_image(source, directory)
+            if not images.is_archive(fetched):
+                raise ImagePullError("udocker runs docker save archives only, not Singularity images")
+            images.dereference_links(fetched)
+            fetched.chmod(0o644)  # read by the image store's uid
+            with file_lock(self.udocker_dir / ".pull.lock"):
+                if not self._image_id(_file_name(sha256)):
+                    load = [*as_identity(self._store), self.binary, "load", f"--input={fetched}"]
+                    run_tool([*load, _file_name(sha256).removesuffix(":latest")], env=self._tool_env(), timeout=PULL_TIMEOUT)
+            fetched.unlink()
+            return _file_name(sha256), sha256, "completed"
+        registry, name = registry_of(image)
+        if ":" not in name.rsplit("/", 1)[-1] and "@" not in name:
+            name += ":latest"
+        if source.sha256 and self._image_id(name) == source.sha256.lower().removeprefix("sha256:"):
+            return name, self._image_id(name), "cached"
+        pull = [*as_identity(self._store), self.binary, "pull"]
+        if registry is not None:
+            # A name carrying host:port would be looked up on Docker Hub.
+            scheme = "http" if registry in insecure_registries() else "https"
+            pull.append(f"--registry={scheme}://{registry}")
         with file_lock(self.udocker_dir / ".pull.lock"):
             run_tool([*pull, name], env=self._tool_env(), timeout=PULL_TIMEOUT)
-        create = [*as_identity(owner), self.binary, "create", f"--name={container}", name]
-        run_tool(create, env=self._tool_env(containers, containers), timeout=PULL_TIMEOUT)
-        seconds = time.monotonic() - started
-        result = PullResult(
-            runtime=self.name,
-            image=image,
-            target=str(containers / container),
-            status="completed",
-            seconds=seconds,
-            sha256=self._image_id(name),
-        )
-        record_pull(new_image_dir(sandbox), result)
-        log.info("Pulled %s as udocker container %s in %.2f s", image, container, seconds)
-        return result
+            sha256 = self._image_id(name)
+        images.check_sha256(source, sha256)
+        return name, sha256, "completed"
 
     def _container_exists(self, target: str) -> bool:
         return Path(target).is_absolute() and Path(target).exists()
 
     def _image_id(self, name: str) -> str | None:
-        """The image's config digest (its content-addressed id), from udocker's stored manifest."""
+        """The image's id in the store: the config digest of a pulled one (content-addressed),
+        from udocker's stored manifest; the archive's checksum of a loaded one (`_file_name`)."""
         repo, _, tag = name.rpartition(":")
+        if repo.startswith(FILE_REPO + "/"):
+            loaded = (self.udocker_dir / "repos" / repo / tag / "TAG").exists()
+            return repo.removeprefix(FILE_REPO + "/") if loaded else None
         manifest = self.udocker_dir / "repos" / repo / tag / "manifest"
         try:
             digest = json.loads(manifest.read_text())["config"]["digest"]
@@ -250,6 +286,11 @@ class UdockerRuntime(Runtime):
                 link.unlink()
         except OSError as exc:
             log.warning("Could not clean up udocker container %s: %s", prepared.target, exc)
+
+
+def _file_name(sha256: str) -> str:
+    """The store's name of the archive of checksum `sha256` (`udocker load`)."""
+    return f"{FILE_REPO}/{sha256.lower().removeprefix('sha256:')}:latest"
 
 
 def _write_executable(path: Path, text: str) -> None:

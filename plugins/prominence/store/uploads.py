@@ -1,12 +1,12 @@
 """Checksums declared for uploaded objects, by object key (see `tables.uploads` for why not S3
-metadata). Recorded for the images-from-the-data-area feature; nothing reads them yet (README).
+metadata). Read at submission as the `imageSha256` of tasks whose image is the object (spec §9).
 """
 
 from __future__ import annotations
 
 import time
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from prominence.store.tables import uploads
@@ -20,3 +20,8 @@ def record_checksum(session: Session, key: str, sha256: str) -> None:
 
 def forget(session: Session, key: str) -> None:
     session.execute(delete(uploads).where(uploads.c.key == key))
+
+
+def checksum(session: Session, key: str) -> str | None:
+    """The checksum declared for the object at `key`, if its upload declared one."""
+    return session.execute(select(uploads.c.sha256).where(uploads.c.key == key)).scalar_one_or_none()

@@ -1,0 +1,113 @@
+"""Image sources (spec §3.3, §13.5): how a task's image is classified, fetched and checked, and
+the worker's cache by checksum, without a runtime."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import tarfile
+
+import pytest
+
+from prominence.config import get_settings
+from prominence.contract.images import REGISTRY, UPLOAD, URL, image_kind
+from prominence.runtimes import ImagePullError, images
+from prominence.runtimes.spec import ImageSource
+
+
+@pytest.mark.parametrize(
+    ("image", "kind"),
+    [
+        ("busybox", REGISTRY),
+        ("127.0.0.1:5000/prominence/busybox:latest", REGISTRY),
+        ("shub://vsoch/hello-world", REGISTRY),
+        ("https://example.org/images/tool.sif", URL),
+        ("http://example.org/tool.tar", URL),
+        ("tool.sif", UPLOAD),
+        ("team/images/tool.tgz", UPLOAD),
+        ("old.simg", UPLOAD),
+        ("/mnt/storage/tool.sif", REGISTRY),
+    ],
+)
+def test_image_kinds(image, kind):
+    assert image_kind(image) == kind
+
+
+def archive() -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        info = tarfile.TarInfo("manifest.json")
+        info.size = 2
+        tar.addfile(info, io.BytesIO(b"[]"))
+    return buffer.getvalue()
+
+
+def source_of(content: bytes, sha256: str | None = None) -> ImageSource:
+    return ImageSource(fetch=lambda dest: dest.write_bytes(content), sha256=sha256)
+
+
+def test_a_gzipped_archive_is_unpacked_and_its_checksum_is_of_what_was_fetched(tmp_path):
+    packed = gzip.compress(archive())
+    fetched, sha256 = images.fetch_image(source_of(packed, hashlib.sha256(packed).hexdigest()), tmp_path)
+    assert fetched.read_bytes() == archive() and images.is_archive(fetched)
+    assert sha256 == hashlib.sha256(packed).hexdigest()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["image.tar"]
+
+
+def test_a_sif_is_kept_as_fetched_and_is_no_archive(tmp_path):
+    fetched, _ = images.fetch_image(source_of(b"#!/usr/bin/env run-singularity\n" + b"\0" * 600), tmp_path)
+    assert fetched.name == "download" and not images.is_archive(fetched)
+
+
+@pytest.mark.parametrize("expected", ["0" * 64, "sha256:" + "0" * 64])
+def test_a_checksum_mismatch_fails_the_pull(tmp_path, expected):
+    with pytest.raises(ImagePullError, match="does not match imageSha256"):
+        images.fetch_image(source_of(archive(), expected), tmp_path)
+
+
+def test_a_checksum_matches_in_either_case_and_with_its_prefix():
+    digest = hashlib.sha256(b"x").hexdigest()
+    images.check_sha256(ImageSource(sha256="sha256:" + digest.upper()), digest)
+    images.check_sha256(ImageSource(), "anything")
+
+
+def test_the_cache_finds_an_image_by_checksum_read_only_to_others(tmp_path, monkeypatch):
+    monkeypatch.setattr(get_settings(), "home", tmp_path)
+    image = tmp_path / "image.sif"
+    image.write_bytes(b"sif")
+    digest = hashlib.sha256(b"sif").hexdigest()
+    assert images.cached("singularity", digest) is None
+    images.store("singularity", digest, image)
+    hit = images.cached("singularity", "sha256:" + digest)
+    assert hit is not None and hit.read_bytes() == b"sif" and hit.stat().st_mode & 0o777 == 0o644
+    assert images.cached("udocker", digest) is None and images.cached("singularity", None) is None
+
+
+def test_a_password_is_not_in_the_sources_repr():
+    assert "hunter2" not in repr(ImageSource(username="u", password="hunter2"))
+
+
+def test_an_archives_links_become_the_files_they_name(tmp_path):
+    path = tmp_path / "image.tar"
+    with tarfile.open(path, "w") as tar:
+        layer = tarfile.TarInfo("sha.tar")
+        layer.size = 5
+        tar.addfile(layer, io.BytesIO(b"layer"))
+        link = tarfile.TarInfo("id/layer.tar")
+        link.type, link.linkname = tarfile.SYMTYPE, "../sha.tar"
+        tar.addfile(link)
+    images.dereference_links(path)
+    with tarfile.open(path) as tar:
+        assert tar.getmember("id/layer.tar").isfile()
+        assert tar.extractfile("id/layer.tar").read() == b"layer"
+
+
+def test_an_archive_link_leading_out_of_it_fails_the_pull(tmp_path):
+    path = tmp_path / "image.tar"
+    with tarfile.open(path, "w") as tar:
+        link = tarfile.TarInfo("id/layer.tar")
+        link.type, link.linkname = tarfile.SYMTYPE, "/etc/shadow"
+        tar.addfile(link)
+    with pytest.raises(ImagePullError, match="links outside"):
+        images.dereference_links(path)
