@@ -72,6 +72,15 @@ def active_jobs(session: Session, owners: Iterable[str] | None = None) -> list[R
     return list(session.execute(query))
 
 
+def finished_between(session: Session, first: int, after: int, *, owner: str, group: str | None) -> list[Row]:
+    """Terminal jobs submitted in [first, after) of `owner`, or of every member of `group`."""
+    whose = jobs.c.owner == owner if group is None else jobs.c.groups == group
+    query = select(jobs.c.owner, jobs.c.execution).where(
+        whose, jobs.c.status.in_(TERMINAL), jobs.c.create_time >= first, jobs.c.create_time < after
+    )
+    return list(session.execute(query))
+
+
 def deleted_since(session: Session, since: int) -> list[int]:
     """Jobs deleted at or after `since` (epoch seconds)."""
     query = select(jobs.c.id).where(jobs.c.status == "deleted", jobs.c.end_time >= since)
@@ -79,13 +88,26 @@ def deleted_since(session: Session, since: int) -> list[int]:
 
 
 def finish_job(session: Session, job_id: int, *, status: str, reason: str | None, end_time: int, **values: Any) -> bool:
-    """Write the terminal state, once: a job that is already terminal is left as it is."""
+    """Write the terminal state, once: a job that is already terminal is left as it is. The
+    `exec` log recorded while it ran (`execution.commands`) is kept in the final execution."""
+    if values.get("execution") is not None:
+        before = session.execute(select(jobs.c.execution).where(jobs.c.id == job_id)).scalar()
+        if before and before.get("commands"):
+            values["execution"] = {**values["execution"], "commands": before["commands"]}
     result = session.execute(
         update(jobs)
         .where(jobs.c.id == job_id, jobs.c.status.not_in(TERMINAL))
         .values(status=status, status_reason=reason, end_time=end_time, in_queue=jobs.c.leave_in_queue, **values)
     )
     return result.rowcount > 0
+
+
+def record_command(session: Session, job_id: int, entry: dict[str, Any]) -> None:
+    """Append one `exec` call to the running job's `execution.commands` (spec §4.2); a job that
+    ended meanwhile keeps its final execution."""
+    execution = session.execute(select(jobs.c.execution).where(jobs.c.id == job_id)).scalar() or {}
+    execution = {**execution, "commands": [*execution.get("commands", []), entry]}
+    session.execute(update(jobs).where(jobs.c.id == job_id, jobs.c.status.not_in(TERMINAL)).values(execution=execution))
 
 
 def remove_from_queue(session: Session, job_id: int) -> bool:
