@@ -16,7 +16,7 @@ from prominence.contract.sandbox import Sandbox
 from prominence.contract.states import TERMINAL
 from prominence.engine.attach import NOT_RUNNING, UNABLE, AttachError, run_command, snapshot
 from prominence.rest.common import Id, owned_or_400
-from prominence.rest.deps import SessionDep, UserDep, exec_enabled, snapshots_enabled
+from prominence.rest.deps import SessionFactory, SessionsDep, UserDep, exec_enabled, snapshots_enabled
 from prominence.rest.errors import bad_request, errors
 from prominence.storage.s3 import get_store
 from prominence.store import jobs as store
@@ -31,17 +31,20 @@ class SnapshotUrl(BaseModel):
     url: str
 
 
-def _running(session, job_id: int, identity) -> Sandbox:
-    row = owned_or_400(store.get_job(session, job_id), identity, "job")
+def _running(sessions: SessionFactory, job_id: int, identity) -> Sandbox:
+    """The sandbox of the caller's job if it has not ended; the lookup's session is closed before
+    a command runs (it may take minutes: no pooled connection is held meanwhile)."""
+    with sessions() as session:
+        row = owned_or_400(store.get_job(session, job_id), identity, "job")
     if row.status in TERMINAL:
         raise bad_request(NOT_RUNNING)
     return Sandbox.of(row.uuid)
 
 
 @router.post("/jobs/{job_id}/exec", response_class=Response, responses=TEXT | OWNED, dependencies=[Depends(exec_enabled)])
-def exec_in_job(identity: UserDep, session: SessionDep, job_id: Id, command: Annotated[str, Query()] = "") -> Response:
+def exec_in_job(identity: UserDep, sessions: SessionsDep, job_id: Id, command: Annotated[str, Query()] = "") -> Response:
     """`command` is the argv joined with commas (as the CLI sends it); logged in `execution.commands`."""
-    sandbox = _running(session, job_id, identity)
+    sandbox = _running(sessions, job_id, identity)
     argv = command.split(",") if command else []
     if not argv:
         raise bad_request(UNABLE)
@@ -49,14 +52,15 @@ def exec_in_job(identity: UserDep, session: SessionDep, job_id: Id, command: Ann
         output = run_command(sandbox, argv)
     except AttachError as exc:
         raise bad_request(exc.message) from None
-    store.record_command(session, job_id, {"time": int(time.time()), "command": " ".join(argv)})
+    with sessions() as session:
+        store.record_command(session, job_id, {"time": int(time.time()), "command": " ".join(argv)})
     return Response(output, media_type="text/plain; charset=utf-8")
 
 
 @router.put("/jobs/{job_id}/snapshot", responses=OWNED, dependencies=[Depends(snapshots_enabled)])
-def create_snapshot(identity: UserDep, session: SessionDep, job_id: Id, path: Annotated[str, Query()] = "") -> dict:
+def create_snapshot(identity: UserDep, sessions: SessionsDep, job_id: Id, path: Annotated[str, Query()] = "") -> dict:
     """The gzipped tar of `path` in the job, stored as the job's one snapshot."""
-    sandbox = _running(session, job_id, identity)
+    sandbox = _running(sessions, job_id, identity)
     with tempfile.TemporaryDirectory(prefix="prominence-snapshot-") as work:
         tarball = Path(work) / "snapshot.tgz"
         try:
@@ -68,7 +72,7 @@ def create_snapshot(identity: UserDep, session: SessionDep, job_id: Id, path: An
 
 
 @router.get("/jobs/{job_id}/snapshot", response_model=SnapshotUrl, responses=OWNED, dependencies=[Depends(snapshots_enabled)])
-def snapshot_url(identity: UserDep, session: SessionDep, job_id: Id) -> dict:
+def snapshot_url(identity: UserDep, sessions: SessionsDep, job_id: Id) -> dict:
     """A presigned GET of the snapshot, valid an hour."""
-    sandbox = _running(session, job_id, identity)
+    sandbox = _running(sessions, job_id, identity)
     return {"url": get_store().presign_get(snapshot_key(sandbox.root.name), SNAPSHOT_URL_SECONDS)}
