@@ -44,11 +44,16 @@ class Settings(BaseSettings):
     stagein_allowed_networks: str = ""
     worker_cpus: int = Field(default_factory=lambda: os.cpu_count() or 1)
     pool: str = "prominence"
+    # Memory of the pool as `GET /resources` reports it (GB); by default the machine's.
+    worker_memory_gb: int | None = None
     # Reported as execution.site.
     site: str = Field(default_factory=socket.gethostname)
     use_pending_state: bool = False
-    enable_exec: bool = False
-    enable_snapshots: bool = False
+    # Spec §6.8-6.9: commands and snapshots in a running job's namespaces, as the job's uid.
+    enable_exec: bool = True
+    enable_snapshots: bool = True
+    # How long an `exec` command or a snapshot's tar may run (seconds, spec EXEC_TIMEOUT).
+    exec_timeout: float = 10.0
     enable_kv: bool = True
     # Largest value the key-value store keeps (spec §11 KV_MAX_BYTES).
     kv_max_bytes: int = 16000

@@ -156,11 +156,6 @@ def test_leave_in_queue_keeps_a_finished_job_listed_until_removed(alice, sample_
     assert (response.status_code, response.json()) == (400, {"error": "Job is no longer in the queue"})
 
 
-def test_exec_and_snapshots_are_disabled(alice, finished):
-    assert alice.client.post(f"/jobs/{finished['a']}/exec").json() == {"error": "Functionality disabled"}
-    assert alice.client.put(f"/jobs/{finished['a']}/snapshot").status_code == 401
-
-
 def test_health_needs_no_token_and_everything_else_does(stack):
     assert httpx.get(f"{stack.url}/health").status_code == 204
     for headers in ({}, {"Authorization": "Bearer"}, {"Authorization": "Bearer not-a-jwt"}):

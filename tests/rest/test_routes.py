@@ -108,7 +108,9 @@ def test_a_body_over_the_cap_is_413_json(client, as_user):
 
 
 @pytest.mark.parametrize(("method", "path"), [("POST", "/jobs/1/exec"), ("GET", "/jobs/1/snapshot"), ("PUT", "/jobs/1/snapshot")])
-def test_exec_and_snapshots_answer_as_disabled(client, as_user, method, path):
+def test_exec_and_snapshots_switched_off_answer_as_disabled(client, as_user, monkeypatch, method, path):
+    monkeypatch.setattr(get_settings(), "enable_exec", False)
+    monkeypatch.setattr(get_settings(), "enable_snapshots", False)
     as_user("alice")
     response = client.request(method, path)
     assert (response.status_code, response.json()) == (401, {"error": "Functionality disabled"})

@@ -21,7 +21,6 @@ TASKS = [{"image": "busybox", "cmd": "true", "runtime": "singularity"}]
 JOB = {"resources": {"cpus": 1, "memory": 1, "disk": 1, "nodes": 1}, "tasks": TASKS}
 NOT_YOURS = {"error": "Not authorized to access this job"}
 NOT_YOUR_WORKFLOW = {"error": "Not authorized to access this workflow"}
-DISABLED = {"error": "Functionality disabled"}
 # (method, route) -> (url bob calls, request arguments, status and answer bob must get). An
 # answer of None: bob's own (empty) data, checked to hold nothing of alice's.
 CASES = {
@@ -34,9 +33,16 @@ CASES = {
     ("PUT", "/jobs/{job_id}/remove"): ("/jobs/1/remove", {}, 403, NOT_YOURS),
     ("GET", "/jobs/{job_id}/stdout"): ("/jobs/1/stdout", {}, 403, NOT_YOURS),
     ("GET", "/jobs/{job_id}/stderr"): ("/jobs/3/stderr", {}, 403, NOT_YOURS),
-    ("POST", "/jobs/{job_id}/exec"): ("/jobs/1/exec", {}, 401, DISABLED),
-    ("GET", "/jobs/{job_id}/snapshot"): ("/jobs/1/snapshot", {}, 401, DISABLED),
-    ("PUT", "/jobs/{job_id}/snapshot"): ("/jobs/1/snapshot", {}, 401, DISABLED),
+    ("POST", "/jobs/{job_id}/exec"): ("/jobs/1/exec", {"params": {"command": "ls"}}, 403, NOT_YOURS),
+    ("GET", "/jobs/{job_id}/snapshot"): ("/jobs/1/snapshot", {}, 403, NOT_YOURS),
+    ("PUT", "/jobs/{job_id}/snapshot"): ("/jobs/1/snapshot", {"params": {"path": "."}}, 403, NOT_YOURS),
+    ("GET", "/accounting"): (
+        "/accounting",
+        {"params": {"start": "1970-01-01", "end": "2100-01-01", "show_all_users": "true"}},
+        200,
+        {"usage": {"users": {}, "groups": {}}},
+    ),
+    ("GET", "/resources"): ("/resources", {}, 200, None),
     ("POST", "/workflows"): (
         "/workflows",
         {"json": {"jobs": [{**JOB, "name": "a", "artifacts": [{"url": "alice/secret.txt"}]}]}},

@@ -69,6 +69,11 @@ def scratch_key(job_uuid: str, output: str, *, directory: bool = False) -> str:
     return f"{SCRATCH}{clean_name(job_uuid)}/{base}{'.tgz' if directory else ''}"
 
 
+def snapshot_key(job_uuid: str) -> str:
+    """Where a running job's snapshot goes (spec §6.9), replaced by each new one."""
+    return f"snapshots/{clean_name(job_uuid)}/snapshot.tgz"
+
+
 # Output fields of a job description (spec §3.6), by wire name: True for directories.
 OUTPUT_KINDS = {"outputFiles": False, "outputDirs": True}
 

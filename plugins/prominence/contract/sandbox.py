@@ -59,6 +59,11 @@ class Sandbox:
         """The uid the job's tasks run as, recorded by its first task for the later ones."""
         return self.root / "uid"
 
+    @property
+    def namespace_file(self) -> Path:
+        """The running task's namespaces (contract/namespace.py), present while a task runs."""
+        return self.root / "json" / "namespace.json"
+
     def log(self, stream: str) -> Path:
         return self.root / "logs" / stream
 

@@ -74,7 +74,13 @@ class ContainerTaskOperator(BaseOperator):
 
         spec = self._run_spec(image, sandbox, job, conf)
         if identity is not None:
-            spec = replace(spec, identity=identity, scratch=sandbox.scratch, forward_ports=_api_ports())
+            spec = replace(
+                spec,
+                identity=identity,
+                scratch=sandbox.scratch,
+                forward_ports=_api_ports(),
+                namespace_record=sandbox.namespace_file,
+            )
         self._manager = runtime.manager(spec, self.log)
         result = self._manager.run()
         if self._interrupted:

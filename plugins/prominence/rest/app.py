@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from prominence.rest import data, errors, health, jobs, kv, ui, workflows
+from prominence.rest import data, errors, health, job_commands, jobs, kv, ui, usage, workflows
 from prominence.rest.deps import current_identity
 
 # The api-server's threads mostly wait on the database and the network; a thread coming back
@@ -46,7 +46,7 @@ def create_app() -> FastAPI:
     app.add_middleware(StartHousekeeping)
     app.include_router(health.router)
     app.include_router(ui.router)
-    for resource in (jobs, workflows, kv, data):
+    for resource in (jobs, job_commands, workflows, kv, data, usage):
         app.include_router(resource.router, dependencies=[Depends(current_identity)], responses=errors.errors(401))
     app.openapi = lambda: openapi_document(app)
     return app

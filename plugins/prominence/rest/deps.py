@@ -58,6 +58,16 @@ def data_enabled() -> None:
         raise ApiError(401, DISABLED)
 
 
+def exec_enabled() -> None:
+    if not get_settings().enable_exec:
+        raise ApiError(401, DISABLED)
+
+
+def snapshots_enabled() -> None:
+    if not get_settings().enable_snapshots:
+        raise ApiError(401, DISABLED)
+
+
 UserDep = Annotated[Identity, Depends(current_identity)]
 # Function scope: the session commits before the response is sent, so a client that has its
 # answer finds what the request wrote, and a failed commit is still the request's error.

@@ -17,8 +17,8 @@ from prominence.model.job import JobDescription, check_supported, parse_job
 from prominence.model.views import Created, JobView, job_view
 from prominence.rest.body import json_body
 from prominence.rest.common import LOG_RESPONSE, Id, LogReadDep, deleted_or_400, id_list, is_own, owned_or_400, serve_log
-from prominence.rest.deps import DISABLED, SessionDep, SessionsDep, UserDep
-from prominence.rest.errors import ApiError, bad_request, errors
+from prominence.rest.deps import SessionDep, SessionsDep, UserDep
+from prominence.rest.errors import bad_request, errors
 from prominence.rest.listing import ListQuery, list_query
 from prominence.store import jobs as store
 
@@ -96,20 +96,6 @@ def job_stdout(identity: UserDep, session: SessionDep, job_id: Id, read: LogRead
 @router.get("/jobs/{job_id}/stderr", response_class=Response, responses=LOG_RESPONSE | OWNED)
 def job_stderr(identity: UserDep, session: SessionDep, job_id: Id, read: LogReadDep, node: int = 0) -> Response:
     return serve_log(owned_or_400(store.get_job(session, job_id), identity, "job").uuid, "stderr", read)
-
-
-@router.post("/jobs/{job_id}/exec", responses=errors(401))
-def exec_in_job(job_id: Id) -> dict:
-    """Not offered: running a command in a job's container needs access to the worker that
-    this platform does not give, so it answers as a disabled feature does."""
-    raise ApiError(401, DISABLED)
-
-
-@router.put("/jobs/{job_id}/snapshot", responses=errors(401))
-@router.get("/jobs/{job_id}/snapshot", responses=errors(401))
-def snapshot(job_id: Id) -> dict:
-    """Not offered, for the same reason as `exec`."""
-    raise ApiError(401, DISABLED)
 
 
 def present(session: Session, rows: list, *, detail: bool) -> list[dict]:

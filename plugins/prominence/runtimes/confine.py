@@ -66,9 +66,10 @@ class Network:
         self.ports = ports
         self._pasta: subprocess.Popen | None = None
 
-    def attach(self, launcher: int, log_path: Path) -> None:
+    def attach(self, launcher: int, log_path: Path) -> int:
         """Find the namespace below `launcher` (the run's first process), connect it, wait until
-        it has its default route; raise when that does not happen within NETWORK_TIMEOUT."""
+        it has its default route; raise when that does not happen within NETWORK_TIMEOUT.
+        Returns the namespace's first process."""
         pasta = shutil.which("pasta")
         if pasta is None:
             raise RuntimeNotAvailableError("pasta is not installed (Debian package passt, scripts/install-system.sh)")
@@ -84,6 +85,7 @@ class Network:
                 self.close()
                 raise RuntimeError(f"pasta could not connect the job's network namespace (see {log_path})")
             time.sleep(0.01)
+        return target
 
     def close(self) -> None:
         if self._pasta is not None and self._pasta.poll() is None:

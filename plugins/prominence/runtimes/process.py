@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from prominence.config import get_settings
+from prominence.contract.namespace import write_record
 from prominence.contract.sandbox import cap_log
 from prominence.runtimes.confine import MemoryLimit, Network, confined_argv
 from prominence.runtimes.identity import JobIdentity
@@ -107,7 +108,9 @@ class ProcessManager:
         """Give the confined run its network and memory limit, then let it start; kill it if that fails."""
         self._network = Network(identity, self.spec.forward_ports)
         try:
-            self._network.attach(self._process.pid, self.spec.usage.with_name(self.spec.usage.name + ".net"))
+            target = self._network.attach(self._process.pid, self.spec.usage.with_name(self.spec.usage.name + ".net"))
+            if self.spec.namespace_record is not None:
+                write_record(self.spec.namespace_record, target)
             if self.spec.memory_mb:
                 self._memory = MemoryLimit(self.spec.memory_mb, f"{identity.uid}-{self._process.pid}")
                 self._memory.apply(self._process.pid)
@@ -129,6 +132,8 @@ class ProcessManager:
         _, status, rusage = os.wait4(self._process.pid, 0)
         ended.set()
         timer.cancel()
+        if self.spec.namespace_record is not None:
+            self.spec.namespace_record.unlink(missing_ok=True)
         self._cap_once()
         if self._network is not None:
             self._network.close()

@@ -59,7 +59,8 @@ class RunSpec:
     writes the run's measurements. `walltime_seconds` is what is left of the job's walltime.
     `identity` is the host uid/gid the run is confined to (None: not confined, the noop runtime's
     unit tests only); `scratch` the runtime's own per-job directory, owned by that identity;
-    `forward_ports` the host loopback ports the run may reach (the API's).
+    `forward_ports` the host loopback ports the run may reach (the API's); `namespace_record`
+    where a confined run records its namespaces while it runs (for `exec`, spec §6.8).
     """
 
     image: PreparedRun
@@ -78,6 +79,7 @@ class RunSpec:
     identity: JobIdentity | None = None
     scratch: Path | None = None
     forward_ports: tuple[int, ...] = ()
+    namespace_record: Path | None = None
     disk_gb: int | None = None  # the job's disk: enforced only by kubernetes (ephemeral storage)
 
     @property

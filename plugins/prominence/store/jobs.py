@@ -72,6 +72,15 @@ def active_jobs(session: Session, owners: Iterable[str] | None = None) -> list[R
     return list(session.execute(query))
 
 
+def finished_between(session: Session, first: int, after: int, *, owner: str, group: str | None) -> list[Row]:
+    """Terminal jobs submitted in [first, after) of `owner`, or of every member of `group`."""
+    whose = jobs.c.owner == owner if group is None else jobs.c.groups == group
+    query = select(jobs.c.owner, jobs.c.execution).where(
+        whose, jobs.c.status.in_(TERMINAL), jobs.c.create_time >= first, jobs.c.create_time < after
+    )
+    return list(session.execute(query))
+
+
 def deleted_since(session: Session, since: int) -> list[int]:
     """Jobs deleted at or after `since` (epoch seconds)."""
     query = select(jobs.c.id).where(jobs.c.status == "deleted", jobs.c.end_time >= since)
@@ -79,7 +88,10 @@ def deleted_since(session: Session, since: int) -> list[int]:
 
 
 def finish_job(session: Session, job_id: int, *, status: str, reason: str | None, end_time: int, **values: Any) -> bool:
-    """Write the terminal state, once: a job that is already terminal is left as it is."""
+    """Write the terminal state, once: a job that is already terminal is left as it is. The
+    `exec` log recorded while it ran (`execution.commands`) is kept in the final execution."""
+    if values.get("execution") is not None:
+        values["execution"] = _with_commands(session, job_id, values["execution"])
     result = session.execute(
         update(jobs)
         .where(jobs.c.id == job_id, jobs.c.status.not_in(TERMINAL))
@@ -90,8 +102,25 @@ def finish_job(session: Session, job_id: int, *, status: str, reason: str | None
 
 def record_attempts(session: Session, job_id: int, execution: dict[str, Any]) -> bool:
     """The execution of a job still active between two attempts (job retries, scheduler/retry.py)."""
+    execution = _with_commands(session, job_id, execution)
     result = session.execute(update(jobs).where(jobs.c.id == job_id, jobs.c.status.not_in(TERMINAL)).values(execution=execution))
     return result.rowcount > 0
+
+
+def _with_commands(session: Session, job_id: int, execution: dict[str, Any]) -> dict[str, Any]:
+    """`execution` with the `exec` log recorded so far (`execution.commands`) kept in it."""
+    before = session.execute(select(jobs.c.execution).where(jobs.c.id == job_id)).scalar()
+    if before and before.get("commands"):
+        return {**execution, "commands": before["commands"]}
+    return execution
+
+
+def record_command(session: Session, job_id: int, entry: dict[str, Any]) -> None:
+    """Append one `exec` call to the running job's `execution.commands` (spec §4.2); a job that
+    ended meanwhile keeps its final execution."""
+    execution = session.execute(select(jobs.c.execution).where(jobs.c.id == job_id)).scalar() or {}
+    execution = {**execution, "commands": [*execution.get("commands", []), entry]}
+    session.execute(update(jobs).where(jobs.c.id == job_id, jobs.c.status.not_in(TERMINAL)).values(execution=execution))
 
 
 def remove_from_queue(session: Session, job_id: int) -> bool:
