@@ -24,6 +24,7 @@ from prominence.contract.sandbox import Sandbox
 from prominence.contract.tasks import REPORT_KEY, WALLTIME_EXCEEDED, job_conf
 from prominence.operators.binds import artifact_binds
 from prominence.operators.handover import release_identity, take_identity
+from prominence.operators.substitution import substitute_ids
 from prominence.runtimes import ImagePullError, PreparedRun, RunSpec, get_runtime
 from prominence.runtimes.process import ProcessManager, cpu_info
 
@@ -129,14 +130,14 @@ class ContainerTaskOperator(BaseOperator):
 
     def _run_spec(self, image: PreparedRun, sandbox: Sandbox, job: dict[str, Any], conf: dict[str, Any]) -> RunSpec:
         task = job["tasks"][self.index]
-        workdir = _workdir(task)
+        workdir = _workdir(substitute_ids(task.get("workdir") or "", conf))
         inside = (sandbox.home / workdir.removeprefix("/home/user/")).resolve()
         if workdir.startswith("/home/user/") and inside.is_relative_to(sandbox.home.resolve()):
             # A working directory in the job's home is created for the task, as the wrapper did.
             inside.mkdir(parents=True, exist_ok=True)
         return RunSpec(
             image=image,
-            command=tuple(shlex.split(task["cmd"])) if task.get("cmd") else None,
+            command=tuple(shlex.split(substitute_ids(task["cmd"], conf))) if task.get("cmd") else None,
             env=_task_env(job, task, conf, sandbox, self.index, image.runtime),
             workdir=workdir,
             home=sandbox.home,
@@ -149,6 +150,7 @@ class ContainerTaskOperator(BaseOperator):
             cpus=int(conf.get("cpus", 1)),
             memory_mb=_memory_mb(job),
             disk_gb=job.get("resources", {}).get("disk") or get_settings().default_disk_gb,
+            app=task.get("app"),
         )
 
     def _publish(self, sandbox: Sandbox, ti: Any, report: dict[str, Any]) -> None:
@@ -202,8 +204,8 @@ def _memory_mb(job: dict[str, Any]) -> int | None:
     return int(gb * 1000) if gb else None
 
 
-def _workdir(task: dict[str, Any]) -> str:
-    workdir = task.get("workdir") or "/home/user"
+def _workdir(given: str) -> str:
+    workdir = given or "/home/user"
     return workdir if workdir.startswith("/") else f"/home/user/{workdir}"
 
 

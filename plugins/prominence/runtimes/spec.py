@@ -55,6 +55,7 @@ class RunSpec:
     scratch: Path | None = None
     forward_ports: tuple[int, ...] = ()
     disk_gb: int | None = None  # the job's disk: enforced only by kubernetes (ephemeral storage)
+    app: str | None = None  # a SCIF app of the image (apptainer only; the model refuses it for udocker)
 
     @property
     def runtime(self) -> str:
