@@ -22,7 +22,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowRescheduleExcept
 from prominence.config import get_settings
 from prominence.contract.sandbox import Sandbox
 from prominence.contract.tasks import REPORT_KEY, WALLTIME_EXCEEDED, job_conf
-from prominence.operators.binds import artifact_binds
+from prominence.operators.binds import artifact_binds, home_relative
 from prominence.operators.handover import release_identity, take_identity
 from prominence.operators.substitution import substitute_ids
 from prominence.runtimes import ImagePullError, PreparedRun, RunSpec, get_runtime
@@ -135,6 +135,7 @@ class ContainerTaskOperator(BaseOperator):
         if workdir.startswith("/home/user/") and inside.is_relative_to(sandbox.home.resolve()):
             # A working directory in the job's home is created for the task, as the wrapper did.
             inside.mkdir(parents=True, exist_ok=True)
+        binds = tuple(artifact_binds(sandbox))
         return RunSpec(
             image=image,
             command=tuple(shlex.split(substitute_ids(task["cmd"], conf))) if task.get("cmd") else None,
@@ -146,11 +147,12 @@ class ContainerTaskOperator(BaseOperator):
             stderr=sandbox.log("stderr"),
             usage=sandbox.root / "json" / f"usage-{self.index}",
             walltime_seconds=self._walltime_budget(sandbox, job),
-            binds=tuple(artifact_binds(sandbox)),
+            binds=binds,
             cpus=int(conf.get("cpus", 1)),
             memory_mb=_memory_mb(job),
             disk_gb=job.get("resources", {}).get("disk") or get_settings().default_disk_gb,
             app=task.get("app"),
+            stdout_copy=home_relative(task.get("stdout"), list(binds), str(sandbox.home.resolve())),
         )
 
     def _publish(self, sandbox: Sandbox, ti: Any, report: dict[str, Any]) -> None:
