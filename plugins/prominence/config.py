@@ -103,7 +103,7 @@ class Settings(BaseSettings):
     # Email notifications (spec §3.1, §7.1), sent by the reconciler; none when smtp_host is unset.
     smtp_host: str | None = None
     smtp_port: int = 25
-    smtp_from: str = Field(default_factory=lambda: f"prominence@{socket.getfqdn()}")
+    smtp_from: str = Field(default_factory=lambda: f"prominence@{socket.gethostname()}")
     smtp_user: str | None = None
     smtp_password: SecretStr | None = None
     smtp_starttls: bool = False

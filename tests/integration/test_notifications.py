@@ -15,6 +15,8 @@ from tests.integration.test_workflows import submit, wait, wf_job
 ADDRESS = "carol@example.org"
 # Two reconciler passes (every 5 s): a second mail, if any, would have been sent by then.
 SETTLE_SECONDS = 11
+# Generous: the notification is what is under test here, not how fast jobs start.
+WAIT = 300
 FINISHED = [{"event": "jobFinished", "type": "email"}]
 
 
@@ -37,8 +39,8 @@ def wait_for_mails(mailbox, address: str, count: int, timeout: float = 60) -> li
 def test_a_finished_job_mails_its_owner_once_and_a_job_without_notifications_never(carol, mailbox, sample_image):
     notified = carol.submit(job(sample_image, "sh -c 'exit 3'", name="noisy", notifications=FINISHED))
     quiet = carol.submit(job(sample_image, "true", name="quiet"))
-    assert carol.wait(notified)["status"] == "completed"
-    carol.wait(quiet)
+    assert carol.wait(notified, timeout=WAIT)["status"] == "completed"
+    carol.wait(quiet, timeout=WAIT)
     [mail] = wait_for_mails(mailbox, ADDRESS, 1)
     assert mail["Subject"] == f"PROMINENCE job {notified} (noisy) completed"
     assert f"id: {notified}" in mail.get_content() and "status: completed" in mail.get_content()
@@ -52,7 +54,7 @@ def test_a_finished_workflow_mails_its_owner_once(stack, mailbox, sample_image):
     dave = Api(stack.url, stack.token("dave", email=address))
     body = {"name": "told", "jobs": [wf_job("a", sample_image, "true")]}
     workflow_id = submit(dave, {**body, "notifications": [{"event": "workflowFinished", "type": "email"}]})
-    assert wait(dave, workflow_id)["status"] == "completed"
+    assert wait(dave, workflow_id, timeout=WAIT)["status"] == "completed"
     [mail] = wait_for_mails(mailbox, address, 1)
     assert mail["Subject"] == f"PROMINENCE workflow {workflow_id} (told) completed"
     time.sleep(SETTLE_SECONDS)
@@ -67,7 +69,7 @@ def test_ids_are_substituted_without_a_shell_and_a_task_stdout_file_gets_its_out
         {**first, "cmd": "cat logs/copy"},
     ]
     job_id = carol.submit(body)
-    assert carol.wait(job_id)["status"] == "completed"
+    assert carol.wait(job_id, timeout=WAIT)["status"] == "completed"
     # No shell: $HOME stays as written; the working directory is created in the job's home; the
     # second task's output, stderr merged, is in the job's stdout and in its file.
     copied = f"/home/user/run-{job_id}\noops\n"

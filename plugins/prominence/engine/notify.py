@@ -90,6 +90,8 @@ class Notifier:
         except (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as exc:
             refused = self.refusals[key] = self.refusals.get(key, 0) + 1
             final = refused >= MAX_ATTEMPTS
+            if final:
+                del self.refusals[key]
             self._give_back(table, row.id, store.FAILED if final else store.PENDING)
             log.warning("%s %s: notification refused (%s)%s", kind, row.id, exc, ", giving up" if final else "")
             return
