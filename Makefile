@@ -27,7 +27,7 @@ POSTGRES_IGNORE ?= --ignore=tests/integration/faults
 .PHONY: help venv system cli up down status token test test-unit test-postgres test-celery lint openapi bench run
 
 help:
-	@echo "make run | up | down | status | token USER=alice | test | test-celery | lint | openapi | bench | cli | venv | system"
+	@echo "make run | up | down | status | token USER=alice [EMAIL=a@b] | test | test-celery | lint | openapi | bench | cli | venv | system"
 
 venv: $(VENV_STAMP)
 
@@ -65,8 +65,9 @@ status:
 	@$(STACK) status || true
 
 # Only the token on stdout, no newline, so `$$(make -s token USER=alice)` and token files work.
+# EMAIL only from the command line: a login's own $EMAIL must not end up in tokens unasked.
 token:
-	@$(STACK) token $(USER) $(if $(GROUPS),--groups $(GROUPS))
+	@$(STACK) token $(USER) $(if $(GROUPS),--groups $(GROUPS)) $(if $(filter command line,$(origin EMAIL)),--email $(EMAIL))
 
 test: system venv cli
 	$(PY) -m pytest $(PYTEST_FLAGS) tests

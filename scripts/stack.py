@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Bring the embedded PROMINENCE stack (Airflow, image registry, S3 server) up and down, supervised.
 
-    stack.py up | down | status | token USER [--groups G] | env [--json]
+    stack.py up | down | status | token USER [--groups G] [--email E] | env [--json]
 
 Why not `airflow standalone`: it orphans its children on SIGTERM and forces the simple auth
 manager. Instead every component runs in its own process group under supervisord, which
@@ -322,13 +322,13 @@ def cmd_status(stack: Stack) -> int:
     return 0 if running and all(state.values()) else 1
 
 
-def cmd_token(stack: Stack, user: str, groups: str) -> int:
+def cmd_token(stack: Stack, user: str, groups: str, email: str | None = None) -> int:
     os.environ["PROMINENCE_JOB_TOKEN_SECRET"] = load_secrets(stack)["PROMINENCE_JOB_TOKEN_SECRET"]
     # Imported once the signing key is in os.environ: the package reads its settings on first use.
     from prominence.auth.tokens import mint_token
 
     # No newline: the official CLI breaks on a token file with a trailing newline.
-    sys.stdout.write(mint_token(user, groups))
+    sys.stdout.write(mint_token(user, groups, email=email))
     return 0
 
 
@@ -348,6 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     token = sub.add_parser("token", help="print a bearer token (JWT) for USER")
     token.add_argument("user")
     token.add_argument("--groups", default="")
+    token.add_argument("--email", default=None, help="the address notifications of USER's jobs go to")
     env = sub.add_parser("env", help="print the stack's environment as shell exports")
     env.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
@@ -363,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "status":
         return cmd_status(stack)
     if args.command == "token":
-        return cmd_token(stack, args.user, args.groups)
+        return cmd_token(stack, args.user, args.groups, args.email)
     return cmd_env(stack, args.json)
 
 

@@ -31,7 +31,13 @@ globals().update(fab_settings())
 # api-server's alone (it mints job and workflow tokens), so no scheduler task, and so no job,
 # can ever find it in its environment.
 # The UI's OAuth client secret (docs/ui.md) is the api-server's too, when there is one.
-OWN_SECRETS = {"api-server": ("PROMINENCE_JOB_TOKEN_SECRET", "PROMINENCE_OIDC_UI_CLIENT_SECRET")}
+# The SMTP password is the reconciler's, the one component sending notifications.
+OWN_SECRETS = {
+    "api-server": ("PROMINENCE_JOB_TOKEN_SECRET", "PROMINENCE_OIDC_UI_CLIENT_SECRET"),
+    "reconciler": ("PROMINENCE_SMTP_PASSWORD",),
+}
+# Email notifications: passed through from the environment of each command, like a production S3's.
+SMTP_SETTINGS = ("HOST", "PORT", "FROM", "USER", "PASSWORD", "STARTTLS")
 
 
 @dataclass(frozen=True)
@@ -219,6 +225,13 @@ def stack_env(stack: Stack) -> dict[str, str]:
         **RECOVERY_SETTINGS,
     }
     env.update(s3_env(stack, values))
+    env.update(
+        {
+            f"PROMINENCE_SMTP_{k}": os.environ[f"PROMINENCE_SMTP_{k}"]
+            for k in SMTP_SETTINGS
+            if os.environ.get(f"PROMINENCE_SMTP_{k}")
+        }
+    )
     env.update(celery_env(stack, CeleryMode.load(stack.home), worker_cpus()))
     env["AIRFLOW_CONN_PROMINENCE_DEFAULT"] = dags_connection(stack, values["PROMINENCE_JOB_TOKEN_SECRET"])
     if stack.database_url:

@@ -105,6 +105,14 @@ class Settings(BaseSettings):
     # How long a transfer keeps retrying an object store it cannot reach (with back-off) before
     # the job fails with the spec's reason (docs/reliability.md).
     s3_retry_seconds: float = 120.0
+    # Email notifications (spec §3.1, §7.1), sent by the reconciler; none when smtp_host is unset.
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_from: str = Field(default_factory=lambda: f"prominence@{socket.gethostname()}")
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    smtp_timeout: float = 30.0
 
     @property
     def stagein_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:

@@ -166,3 +166,10 @@ def test_the_cache_keeps_at_most_its_size():
     assert [cache.get(name) for name in ("a", "b", "c")] == [None, Identity("b"), Identity("c")]
     cache.put("d", Identity("d"), 0)
     assert cache.get("d") is None
+
+
+def test_the_userinfo_email_is_where_notifications_go(provider):
+    provider.claims["email"] = "alice@example.org"
+    assert who(provider.token()).email == "alice@example.org"
+    provider.claims["email"] = "alice@example.org\r\nBcc: eve@example.org"
+    assert who(provider.token(jti="another token")).email is None

@@ -1,8 +1,10 @@
 """Tokens are never signed or accepted without a configured key, and the api-server will not start."""
 
+import asyncio
+
 import pytest
 
-from prominence.auth import tokens
+from prominence.auth import identity, tokens
 from prominence.config import get_settings
 
 
@@ -33,3 +35,13 @@ def test_the_api_server_refuses_to_mount_the_api_without_a_key(no_secret):
     plugin._rest_apps.cache_clear()
     with pytest.raises(tokens.MissingSecret):
         _ = plugin.ProminencePlugin.fastapi_apps
+
+
+def test_the_email_a_token_carries_is_the_callers(monkeypatch):
+    async def no_airflow_user(token):
+        return None
+
+    monkeypatch.setattr(identity, "_airflow_user", no_airflow_user)
+    with_email = asyncio.run(identity.identify("Bearer " + tokens.mint_token("alice", email="alice@example.org")))
+    without = asyncio.run(identity.identify("Bearer " + tokens.mint_token("alice")))
+    assert (with_email.email, without.email) == ("alice@example.org", None)

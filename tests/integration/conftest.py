@@ -56,9 +56,9 @@ class RunningStack:
             [sys.executable, str(STACK_PY), *args], env=self.env, capture_output=True, text=True, timeout=timeout
         )
 
-    def token(self, user: str, groups: str = "") -> str:
+    def token(self, user: str, groups: str = "", email: str | None = None) -> str:
         """A bearer token (JWT) for `user`, as `make token` prints it."""
-        done = self.stack_py("token", user, "--groups", groups)
+        done = self.stack_py("token", user, "--groups", groups, *(["--email", email] if email else []))
         assert done.returncode == 0, done.stderr
         self.issued.add(done.stdout)
         leaks.forbid({done.stdout})
@@ -149,8 +149,20 @@ def running_stack(home: Path, **settings: str) -> Iterator[RunningStack]:
 
 
 @pytest.fixture(scope="session")
-def stack(reachable_tmp) -> Iterator[RunningStack]:
-    with running_stack(reachable_tmp / "prominence") as running:
+def mailbox():
+    """The SMTP server (aiosmtpd on loopback) the session's stack sends its notifications to."""
+    # Imported in the fixture: pytest loads conftest before tests/ is importable as a package.
+    from tests.mailbox import smtp_server
+
+    with smtp_server() as (box, port):
+        box.port = port
+        yield box
+
+
+@pytest.fixture(scope="session")
+def stack(reachable_tmp, mailbox) -> Iterator[RunningStack]:
+    smtp = {"PROMINENCE_SMTP_HOST": "127.0.0.1", "PROMINENCE_SMTP_PORT": str(mailbox.port)}
+    with running_stack(reachable_tmp / "prominence", **smtp) as running:
         yield running
 
 

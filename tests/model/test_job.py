@@ -6,7 +6,7 @@ import pytest
 
 from prominence.config import get_settings
 from prominence.model.errors import SpecError
-from prominence.model.job import JobDescription, check_supported, parse_job
+from prominence.model.job import JobDescription, check_mountable, check_supported, parse_job
 
 BASE = {"resources": {"cpus": 1, "memory": 1}, "tasks": [{"image": "busybox"}]}
 
@@ -329,3 +329,8 @@ def test_task_types_the_server_cannot_run_yet_are_refused(kind):
         check_supported(parse_job(body))
     assert err.value.message == f"tasks of type {kind} are not supported by this server yet"
     check_supported(parse_job(job(tasks=[{"image": "x", "type": "basic"}])))
+
+
+def test_a_job_with_storage_is_refused_rather_than_run_without_its_mount():
+    with pytest.raises(SpecError, match="storage .OneData mounts. is not supported by this server"):
+        check_mountable(parse_job(storage()))

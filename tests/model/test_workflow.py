@@ -100,11 +100,20 @@ def test_number_of_steps_instead_of_step():
 def test_substitution_in_cmd_env_and_outputs():
     body = sweep({"name": "x", "start": 1, "end": 1, "step": 1}, {"name": "y", "start": 0.5, "end": 0.5, "step": 1})
     body["jobs"][0]["outputFiles"] = ["out-$x.txt"]
+    body["jobs"][0]["artifacts"] = [{"url": "in-$x.tgz"}, {"url": "https://h/in-$x.tgz"}]
     stored, params = parse_workflow(body).instance("a", 0)
     assert params == {"x": 1, "y": 0.5}
     assert stored["tasks"][0]["cmd"] == "echo 1 0.5 $xy $unknown"
     assert stored["tasks"][0]["env"] == {"PROMINENCE_PARAMETER_x": "1", "PROMINENCE_PARAMETER_y": "0.5"}
     assert stored["outputFiles"] == ["out-1.txt"]
+    # Spec §7.2: uploaded objects' names only; a URL is fetched as written.
+    assert stored["artifacts"] == [{"url": "in-1.tgz"}, {"url": "https://h/in-$x.tgz"}]
+
+
+def test_a_job_with_storage_is_refused():
+    storage = {"type": "onedata", "mountpoint": "/data", "onedata": {"provider": "p", "token": "t"}}
+    with pytest.raises(SpecError, match="storage \\(OneData mounts\\) is not supported by this server"):
+        parse_workflow({"jobs": [{**job("a"), "storage": storage}]})
 
 
 def test_repeat_accepts_num_and_zip_converts_numbers():

@@ -65,6 +65,13 @@ def udocker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> UdockerRuntime:
     return runtime
 
 
+@pytest.mark.parametrize(("command", "tail"), [(("a1", "a2"), ["a1", "a2"]), (None, [])])
+def test_an_app_is_run_with_the_command_as_its_arguments(apptainer: ApptainerRuntime, command, tail) -> None:
+    argv, _ = apptainer.command_line(replace(spec("/s/i.sif", command), app="tool"))
+    assert argv[2] == "run" and argv[argv.index("--app") + 1] == "tool"
+    assert argv[-1 - len(tail) :] == ["/s/i.sif", *tail]
+
+
 def test_apptainer_exec_with_command(apptainer: ApptainerRuntime) -> None:
     argv, env = apptainer.command_line(
         spec("/s/images/0/image.sif", ("echo", "hi"), USER_ENV, "/home/user/w", (("/s/userhome/d", "/data"),))

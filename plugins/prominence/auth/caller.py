@@ -15,12 +15,22 @@ class AuthError(Exception):
         self.message = message
 
 
+def email_of(value: object) -> str | None:
+    """A claim's address, or None: notifications go only to one plausible address (no header
+    injection through a newline, no list of recipients)."""
+    if isinstance(value, str) and 0 < value.find("@") < len(value) - 1 and not any(c in value for c in "\r\n,;<> \t"):
+        return value
+    return None
+
+
 @dataclass(frozen=True)
 class Identity:
     username: str
     groups: str = ""
     # UUID of the job (or workflow) when the bearer is a job token.
     job: str | None = None
+    # Where notifications go (spec §2: the token's or the userinfo's `email` claim), if known.
+    email: str | None = None
 
     @property
     def group_list(self) -> list[str]:

@@ -11,7 +11,7 @@ import time
 
 import jwt
 
-from prominence.auth.caller import AuthError, Identity
+from prominence.auth.caller import AuthError, Identity, email_of
 from prominence.auth.oidc import oidc_identity
 from prominence.auth.tokens import verify_token
 from prominence.config import get_settings
@@ -34,7 +34,8 @@ async def identify(authorization: str) -> Identity:
         raise AuthError()
     claims = verify_token(token)
     if claims is not None:
-        return Identity(str(claims["username"]), str(claims.get("groups") or ""), claims.get("job"))
+        email = claims.get("email")
+        return Identity(str(claims["username"]), str(claims.get("groups") or ""), claims.get("job"), email_of(email))
     username = await _airflow_user(token)
     if username:
         return Identity(username)

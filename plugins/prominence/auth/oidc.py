@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from prominence.auth.caller import AuthError, Identity
+from prominence.auth.caller import AuthError, Identity, email_of
 from prominence.config import Settings, get_settings
 
 OIDC_UNREACHABLE = "Unable to connect to OIDC server"
@@ -112,4 +112,4 @@ def identity_from_claims(claims: dict[str, Any], settings: Settings) -> Identity
             raise AuthError()
         if not groups and any("role=member" in entitlement for entitlement in settings.required_entitlements[vo]):
             groups = vo
-    return Identity(username, groups)
+    return Identity(username, groups, email=email_of(claims.get("email")))

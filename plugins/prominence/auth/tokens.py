@@ -23,13 +23,21 @@ def signing_secret() -> str:
 
 
 def mint_token(
-    username: str, groups: str = "", lifetime: int = USER_TOKEN_LIFETIME, job: str | None = None, secret: str | None = None
+    username: str,
+    groups: str = "",
+    lifetime: int = USER_TOKEN_LIFETIME,
+    job: str | None = None,
+    secret: str | None = None,
+    email: str | None = None,
 ) -> str:
-    """A JWT the API accepts as `username`; `job` binds it to one job's UUID. `secret` is the
-    signing key when settings are not this process's (scripts/stack.py computing the stack's env)."""
+    """A JWT the API accepts as `username`; `job` binds it to one job's UUID, `email` is where
+    the holder's notifications go. `secret` is the signing key when settings are not this
+    process's (scripts/stack.py computing the stack's env)."""
     claims: dict[str, object] = {"username": username, "groups": groups, "exp": int(time.time()) + lifetime}
     if job is not None:
         claims["job"] = job
+    if email:
+        claims["email"] = email
     return jwt.encode(claims, secret or signing_secret(), algorithm="HS256")
 
 

@@ -3,7 +3,9 @@ component (`python -m prominence.engine.reconciler`, supervised like Airflow's o
 queue-time limits, jobs accepted without a run (the api-server died between its commits),
 workflows accepted without their DAG file (likewise), runs that ended without their outcome
 stored (jobs and workflows: the listener's write-back was lost), jobs to be run again after a
-failed attempt (job retries, engine/retries.py), and runs of deleted jobs that were never stopped.
+failed attempt (job retries, engine/retries.py), runs of deleted jobs that were never stopped,
+and the email notifications of jobs and workflows that ended (engine/notify.py says why they are
+sent here).
 
 A process of its own, so it runs from the stack's start on, whether or not a request ever
 arrives, and keeps running while the api-server restarts. Every job is handled in its own
@@ -20,7 +22,7 @@ from typing import Any
 
 from prominence.contract.states import JobStatus
 from prominence.contract.workflows import dag_file, dag_id_for, workflow_id_of
-from prominence.engine import live, runs
+from prominence.engine import live, notify, runs
 from prominence.engine.dispatch import restart_run
 from prominence.engine.retention import sweep_sandboxes
 from prominence.engine.retries import settle_ended
@@ -52,6 +54,7 @@ class Reconciler:
     def __init__(self) -> None:
         self.start_failures: dict[int, int] = {}
         self.last_sweep = 0.0
+        self.notifier = notify.Notifier()
 
     def run_forever(self) -> None:
         while True:
@@ -87,6 +90,10 @@ class Reconciler:
         _stop_deleted(now)
         _record_missed_workflow_outcomes()
         _write_lost_dag_files(now)
+        try:
+            self.notifier.send_owed()
+        except Exception:
+            log.exception("Sending notifications failed; trying again next pass")
         if now - self.last_sweep >= SWEEP_INTERVAL_SECONDS:
             self.last_sweep = now
             for path in sweep_sandboxes(now):

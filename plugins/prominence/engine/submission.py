@@ -15,7 +15,7 @@ from prominence.auth.identity import Identity
 from prominence.auth.tokens import mint_token
 from prominence.contract.sandbox import Sandbox
 from prominence.contract.states import TERMINAL, JobStatus
-from prominence.engine import dispatch, runs, staging
+from prominence.engine import dispatch, notify, runs, staging
 from prominence.model.job import JobDescription
 from prominence.store import jobs as store
 from prominence.store import workflows as workflow_store
@@ -38,7 +38,8 @@ def submit_job(
     # Raises SpecError (a 400) before anything is stored when an artifact names no object.
     plan = staging.plan(identity, stored)
     job_uuid = str(uuid.uuid4())
-    token = mint_token(identity.username, identity.groups, lifetime=TOKEN_MARGIN_SECONDS + 2 * job.walltime_seconds, job=job_uuid)
+    lifetime = TOKEN_MARGIN_SECONDS + 2 * job.walltime_seconds
+    token = mint_token(identity.username, identity.groups, lifetime=lifetime, job=job_uuid, email=identity.email)
     sandbox = Sandbox.of(job_uuid)
     sandbox.create(stored, token)
     staging.prepare(sandbox, stored, plan)
@@ -93,6 +94,8 @@ def _insert_row(
             "in_queue": True,
             "leave_in_queue": bool(stored.get("policies", {}).get("leaveInQueue")) and workflow_id is None,
             "workflow_id": workflow_id,
+            "email": identity.email,
+            "notify": notify.owed(identity, stored.get("notifications")),
         }
         if workflow_id is None:
             store.insert_job(session, **(row | values))

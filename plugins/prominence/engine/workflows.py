@@ -27,7 +27,7 @@ from prominence.auth.tokens import mint_token
 from prominence.config import get_settings
 from prominence.contract.states import TERMINAL, JobStatus
 from prominence.contract.workflows import dag_id_for, token_file
-from prominence.engine import live, runs, staging
+from prominence.engine import live, notify, runs, staging
 from prominence.engine.submission import TOKEN_MARGIN_SECONDS, fail_member, submit_job
 from prominence.engine.workflow_files import graph_of, remove_dag_file, write_dag_file
 from prominence.model.errors import SpecError
@@ -57,11 +57,12 @@ def description_of(row: Any) -> WorkflowDescription:
 def submit_workflow(identity: Identity, description: WorkflowDescription, lineage: list[int] | None = None) -> int:
     """Store the workflow, mint its token, then write its DAG file (the scheduler starts the run).
 
-    Each job's artifacts are checked first, as `POST /jobs` checks them (a SpecError, a 400):
-    factories never substitute into artifact names, so what a job names now is what each of its
-    instances will ask for."""
+    Each job's artifacts are checked first, as `POST /jobs` checks them (a SpecError, a 400); a
+    factory's job is checked as its first instance (its parameters substituted into uploaded
+    objects' names): each later instance is checked when it is released, and fails then if an
+    object it names is missing (a sweep of millions is not listed at submission)."""
     for job in description.jobs:
-        staging.plan(identity, job.to_stored())
+        staging.plan(identity, description.instance(job.name, 0)[0])
     now = int(time.time())
     with session_scope(write=True) as session:
         workflow_id = job_store.next_id(session, "workflow")
@@ -79,13 +80,17 @@ def submit_workflow(identity: Identity, description: WorkflowDescription, lineag
             in_queue=True,
             leave_in_queue=description.policies.leave_in_queue,
             lineage=lineage or [],
+            email=identity.email,
+            notify=notify.owed(identity, description.stored.get("notifications")),
         )
         row = store.get_workflow(session, workflow_id)
         path = token_file(workflow_id)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
-            handle.write(mint_token(identity.username, identity.groups, WORKFLOW_TOKEN_SECONDS, job=row.uuid))
+            handle.write(
+                mint_token(identity.username, identity.groups, WORKFLOW_TOKEN_SECONDS, job=row.uuid, email=identity.email)
+            )
     write_dag_file(graph_of(workflow_id, description.name, now, description))
     return workflow_id
 
@@ -162,7 +167,7 @@ def advance(row: Any, job: str, try_number: int) -> NodeState:
         if room > len(release) and released < size:
             first = last_index + 1
             release += list(range(first, min(size, first + room - len(release)))) if factory else [None]
-        identity = Identity(row.owner, row.groups)
+        identity = Identity(row.owner, row.groups, email=row.email)
         for index in release:
             job_id = _release(identity, row, description, job, index, try_number)
             if job_id is not None:

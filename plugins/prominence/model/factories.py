@@ -178,7 +178,8 @@ _PARAM = re.compile(r"\$\{(\w+)\}|\$(\w+)")
 
 
 def substitute(job: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
-    """Spec §7.2: `$x`/`${x}` in task cmds and output names, and PROMINENCE_PARAMETER_x in env."""
+    """Spec §7.2: `$x`/`${x}` in task cmds, output names and the names of uploaded objects
+    among the artifacts (not in http(s) URLs), and PROMINENCE_PARAMETER_x in env."""
     text = {name: str(value) for name, value in params.items()}
 
     def fill(s: str) -> str:
@@ -189,6 +190,8 @@ def substitute(job: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
         if task.get("cmd"):
             task["cmd"] = fill(task["cmd"])
         task["env"] = {**task.get("env", {}), **{f"PROMINENCE_PARAMETER_{k}": v for k, v in text.items()}}
+    if "artifacts" in job:
+        job["artifacts"] = [a if "http" in a["url"] else {**a, "url": fill(a["url"])} for a in job["artifacts"]]
     for key in ("outputFiles", "outputDirs"):
         if key in job:
             job[key] = [fill(name) for name in job[key]]

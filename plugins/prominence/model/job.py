@@ -384,6 +384,13 @@ def check_supported(job: JobDescription) -> None:
         raise SpecError(rule_message("job", (), "unsupported_task", type=kind))
 
 
+def check_mountable(job: JobDescription) -> None:
+    """SpecError for a job asking for `storage`: nothing can mount it here, and a job that
+    expects its data at the mount point would run without it."""
+    if job.storage is not None:
+        raise SpecError(rule_message("job", (), "unmountable"))
+
+
 __all__ = [
     "Artifact",
     "ImagePullCredential",
@@ -401,6 +408,7 @@ __all__ = [
     "Task",
     "WireModel",
     "at_most",
+    "check_mountable",
     "check_supported",
     "parse_job",
     "unsupported_task_type",

@@ -41,6 +41,8 @@ def _supported(job: JobDescription) -> JobDescription:
     kind = unsupported_task_type(job)
     if kind is not None:
         raise spec_error("unsupported_task", type=kind)
+    if job.storage is not None:
+        raise spec_error("unmountable")
     return job
 
 

@@ -22,9 +22,10 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowRescheduleExcept
 from prominence.config import get_settings
 from prominence.contract.sandbox import Sandbox
 from prominence.contract.tasks import MEMORY_EXCEEDED, REPORT_KEY, WALLTIME_EXCEEDED, job_conf, task_retries_used
-from prominence.operators.binds import artifact_binds
+from prominence.operators.binds import artifact_binds, home_relative
 from prominence.operators.handover import release_identity, take_identity
 from prominence.operators.images import image_source
+from prominence.operators.substitution import substitute_ids
 from prominence.runtimes import ImagePullError, PreparedRun, RunSpec, get_runtime
 from prominence.runtimes.process import ProcessManager, cpu_info
 
@@ -142,14 +143,15 @@ class ContainerTaskOperator(BaseOperator):
 
     def _run_spec(self, image: PreparedRun, sandbox: Sandbox, job: dict[str, Any], conf: dict[str, Any]) -> RunSpec:
         task = job["tasks"][self.index]
-        workdir = _workdir(task)
+        workdir = _workdir(substitute_ids(task.get("workdir") or "", conf))
         inside = (sandbox.home / workdir.removeprefix("/home/user/")).resolve()
         if workdir.startswith("/home/user/") and inside.is_relative_to(sandbox.home.resolve()):
             # A working directory in the job's home is created for the task, as the wrapper did.
             inside.mkdir(parents=True, exist_ok=True)
+        binds = tuple(artifact_binds(sandbox))
         return RunSpec(
             image=image,
-            command=tuple(shlex.split(task["cmd"])) if task.get("cmd") else None,
+            command=tuple(shlex.split(substitute_ids(task["cmd"], conf))) if task.get("cmd") else None,
             env=_task_env(job, task, conf, sandbox, self.index, image.runtime),
             workdir=workdir,
             home=sandbox.home,
@@ -158,10 +160,12 @@ class ContainerTaskOperator(BaseOperator):
             stderr=sandbox.log("stderr"),
             usage=sandbox.root / "json" / f"usage-{self.index}",
             walltime_seconds=self._walltime_budget(sandbox, job),
-            binds=tuple(artifact_binds(sandbox)),
+            binds=binds,
             cpus=int(conf.get("cpus", 1)),
             memory_mb=_memory_mb(job),
             disk_gb=job.get("resources", {}).get("disk") or get_settings().default_disk_gb,
+            app=task.get("app"),
+            stdout_copy=home_relative(task.get("stdout"), list(binds), str(sandbox.home.resolve())),
         )
 
     def _publish(self, sandbox: Sandbox, ti: Any, report: dict[str, Any]) -> None:
@@ -215,8 +219,8 @@ def _memory_mb(job: dict[str, Any]) -> int | None:
     return int(gb * 1000) if gb else None
 
 
-def _workdir(task: dict[str, Any]) -> str:
-    workdir = task.get("workdir") or "/home/user"
+def _workdir(given: str) -> str:
+    workdir = given or "/home/user"
     return workdir if workdir.startswith("/") else f"/home/user/{workdir}"
 
 

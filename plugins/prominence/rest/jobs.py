@@ -13,7 +13,7 @@ from prominence.contract.sandbox import Sandbox
 from prominence.contract.states import TERMINAL
 from prominence.engine import live, staging
 from prominence.engine.submission import delete_jobs, submit_job
-from prominence.model.job import JobDescription, check_supported, parse_job
+from prominence.model.job import JobDescription, check_mountable, check_supported, parse_job
 from prominence.model.views import Created, JobView, job_view
 from prominence.rest.body import json_body
 from prominence.rest.common import LOG_RESPONSE, Id, LogReadDep, deleted_or_400, id_list, is_own, owned_or_400, serve_log
@@ -35,6 +35,7 @@ OWNED = errors(400, 403)
 def _create(identity: Identity, data: Any) -> int:
     job = parse_job(data)
     check_supported(job)
+    check_mountable(job)
     return submit_job(identity, job)
 
 

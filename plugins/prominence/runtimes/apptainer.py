@@ -138,7 +138,10 @@ class ApptainerRuntime(Runtime):
         a clean environment) and `--no-privs` (no capabilities, even for root in the container).
         `--quiet`: as a non-root uid apptainer unpacks the SIF and says so at INFO level into
         the job's stderr."""
-        argv = [self.binary, "--quiet", "exec" if spec.command else "run", "--containall", "--no-privs"]
+        argv = [self.binary, "--quiet", "exec" if spec.command and not spec.app else "run", "--containall", "--no-privs"]
+        if spec.app:
+            # Spec §13.6: an app is always `run`, the command (if any) becomes its arguments.
+            argv += ["--app", spec.app]
         if self._is_apptainer:
             # The worker's cwd and /tmp, /var/tmp would otherwise be mounted into the container.
             argv += ["--no-mount", "cwd,tmp"]

@@ -26,6 +26,7 @@ from prominence.contract.sandbox import cap_log
 from prominence.runtimes.confine import MemoryLimit, Network, confined_argv
 from prominence.runtimes.identity import JobIdentity
 from prominence.runtimes.spec import RunSpec
+from prominence.runtimes.tee import open_copy, start_pump
 
 if TYPE_CHECKING:
     # base.py builds a ProcessManager in Runtime.manager; this module needs the class for its type only.
@@ -65,6 +66,7 @@ class ProcessManager:
         self._network: Network | None = None
         self._memory: MemoryLimit | None = None
         self._started = 0.0
+        self._pump: threading.Thread | None = None
 
     @property
     def pid(self) -> int:
@@ -90,19 +92,32 @@ class ProcessManager:
             # process, which a child forked from it carries until it execs.
             argv = [GNU_TIME, "-q", "-f", "%M %U %S", "-o", str(self.spec.usage), "--", *argv]
         self.log.info("Running %s", shlex.join(argv))
+        copy = self._open_copy()
         self._started = time.monotonic()
         with self.spec.stdout.open("ab") as out, self.spec.stderr.open("ab") as err:
             self._process = subprocess.Popen(
                 argv,
                 stdin=subprocess.DEVNULL if identity is None else subprocess.PIPE,
-                stdout=out,
-                stderr=err,
+                stdout=out if copy is None else subprocess.PIPE,
+                stderr=err if copy is None else subprocess.STDOUT,
                 env=env,
                 cwd=None if identity is None else self.spec.home,
                 start_new_session=True,
             )
+        if copy is not None:
+            self._pump = start_pump(self._process.stdout, self.spec.stdout, copy)
         if identity is not None:
             self._connect(identity)
+
+    def _open_copy(self) -> int | None:
+        """The task's `stdout` file, or None (none asked for, or it cannot be written: logged)."""
+        if not self.spec.stdout_copy:
+            return None
+        try:
+            return open_copy(self.spec.home, self.spec.stdout_copy, self.spec.identity)
+        except OSError as exc:
+            self.log.warning("Task stdout file %s not written: %s", self.spec.stdout_copy, exc)
+            return None
 
     def _connect(self, identity: JobIdentity) -> None:
         """Give the confined run its network and memory limit, then let it start; kill it if that fails."""
@@ -134,6 +149,9 @@ class ProcessManager:
         timer.cancel()
         if self.spec.namespace_record is not None:
             self.spec.namespace_record.unlink(missing_ok=True)
+        if self._pump is not None:
+            # Output still buffered in the pipe; a process the run left behind may hold it open.
+            self._pump.join(KILL_GRACE_SECONDS)
         self._cap_once()
         if self._network is not None:
             self._network.close()

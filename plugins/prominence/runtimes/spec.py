@@ -81,6 +81,9 @@ class RunSpec:
     forward_ports: tuple[int, ...] = ()
     namespace_record: Path | None = None
     disk_gb: int | None = None  # the job's disk: enforced only by kubernetes (ephemeral storage)
+    app: str | None = None  # a SCIF app of the image (apptainer only; the model refuses it for udocker)
+    # The task's `stdout` file, relative to `home`: output (stderr merged) is also appended there.
+    stdout_copy: str | None = None
 
     @property
     def runtime(self) -> str:

@@ -46,7 +46,12 @@ jobs = Table(
     Column("workflow_index", Integer, nullable=True),
     Column("workflow_try", Integer, nullable=True),
     Column("parameters", JSON, nullable=True),
+    # Email notifications (spec §3.1, §7.1): the owner's address when known, and `pending` while
+    # one is owed, `sent` once the reconciler took it (engine/notify.py); NULL when none is wanted.
+    Column("email", String(320), nullable=True),
+    Column("notify", String(8), nullable=True),
     Index("ix_prominence_jobs_owner_queue", "owner", "in_queue"),
+    Index("ix_prominence_jobs_notify", "notify"),
     Index("ix_prominence_jobs_workflow", "workflow_id", "workflow_job"),
     Index("ix_prominence_jobs_owner_end", "owner", "end_time"),
 )
@@ -103,5 +108,9 @@ workflows = Table(
     Column("leave_in_queue", Boolean, nullable=False, default=False),
     # A rerun (PUT /workflows/<id>) inherits its ancestors' successful jobs: their ids, newest first.
     Column("lineage", JSON, nullable=False, default=list),
+    # As for jobs; members are released with this address.
+    Column("email", String(320), nullable=True),
+    Column("notify", String(8), nullable=True),
     Index("ix_prominence_workflows_owner_queue", "owner", "in_queue"),
+    Index("ix_prominence_workflows_notify", "notify"),
 )
