@@ -1,0 +1,56 @@
+"""MPI and sidecar tasks run for real (spec §3.3, §13.6): mpirun in the container on one node."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.integration.api import job
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def openmpi_image(stack) -> str:
+    """The MPI test image built from this host's Debian packages (cached per machine), pushed
+    to the stack's registry."""
+    built = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "mpi_image.py"), "openmpi", stack.env["PROMINENCE_REGISTRY"]],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert built.returncode == 0, built.stderr
+    return built.stdout.splitlines()[-1]
+
+
+def test_openmpi_hello_world_reports_two_ranks(alice, openmpi_image):
+    body = job(openmpi_image, "mpi-hello", resources={"cpus": 2, "memory": 1})
+    body["tasks"][0].update(type="openmpi", procsPerNode=2)
+    job_id = alice.submit(body)
+    described = alice.wait(job_id, timeout=300)
+    assert described["status"] == "completed", (described, alice.stdout(job_id, "stderr"))
+    assert described["execution"]["tasks"][0]["exitCode"] == 0, alice.stdout(job_id, "stderr")
+    lines = sorted(alice.stdout(job_id).splitlines())
+    assert lines == [f"hello from rank {r} of 2 (OMP_NUM_THREADS=1)" for r in (0, 1)]
+
+
+def test_a_sidecar_runs_beside_the_task_and_stops_when_it_ends(alice, sample_image):
+    body = job(sample_image, "sh -c 'sleep 3; cat side.txt; echo main done'")
+    body["tasks"].insert(
+        0,
+        {
+            "image": sample_image,
+            "runtime": "singularity",
+            "type": "sidecar",
+            "cmd": "sh -c 'echo side up > side.txt; echo sidecar up; sleep 600'",
+        },
+    )
+    job_id = alice.submit(body)
+    described = alice.wait(job_id, timeout=120)
+    assert described["status"] == "completed", described
+    assert [task["exitCode"] for task in described["execution"]["tasks"]] == [0]
+    assert alice.stdout(job_id) == "sidecar up\nside up\nmain done\n"
