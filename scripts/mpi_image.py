@@ -7,7 +7,7 @@ The rootfs is the files of the installed packages `openmpi-bin` (or `mpich`) and
 everything they depend on (`dpkg -L`, docs left out), `/usr/bin/mpirun` pointing at the
 flavour's, and `/usr/local/bin/mpi-hello`, a C program compiled with the flavour's `mpicc` that
 prints `hello from rank R of N` (and OMP_NUM_THREADS). The OCI layout is built once per cache
-dir (default ~/.cache/prominence/mpi-image-FLAVOUR), as building takes a while; each call then
+dir (default ~/.cache/prominence/mpi-image-FLAVOUR-<hash of this script>), as building takes a while; each call then
 only pushes it (skopeo skips blobs the registry has). The last line printed is the image
 reference. Needs what `scripts/install-system.sh` installs (openmpi-bin, mpich and their -dev packages,
 umoci, skopeo).
@@ -15,6 +15,7 @@ umoci, skopeo).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -38,6 +39,9 @@ int main(int argc, char **argv) {
 }
 """
 PACKAGES = {"openmpi": "openmpi-bin", "mpich": "mpich"}
+# Dependencies one node's ranks never use, left out with what only they need (libicu, X11...):
+# hwloc's optional plugins (dlopened when present), ssh (remote nodes), account tools.
+UNFOLLOWED = {"libhwloc-plugins", "openssh-client", "adduser", "passwd", "debconf"}
 SKIPPED = ("/usr/share/doc/", "/usr/share/man/", "/usr/share/info/", "/usr/share/locale/", "/usr/share/lintian/")
 TAG = "latest"
 
@@ -53,12 +57,12 @@ def installed(package: str) -> bool:
 
 def closure(roots: list[str]) -> set[str]:
     """The installed packages `roots` need, following Depends and Pre-Depends (first installed
-    alternative)."""
+    alternative) but not into UNFOLLOWED."""
     seen: set[str] = set()
     todo = list(roots)
     while todo:
         package = todo.pop()
-        if package in seen:
+        if package in seen or package in UNFOLLOWED:
             continue
         seen.add(package)
         fields = run("dpkg-query", "-W", "-f=${Depends},${Pre-Depends}", package)
@@ -131,7 +135,9 @@ def main(argv: list[str]) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     flavour, registry = argv[0], argv[1]
-    cache = Path(argv[2]) if len(argv) == 3 else Path.home() / ".cache" / "prominence" / f"mpi-image-{flavour}"
+    # Keyed by this script's content: a changed recipe builds anew.
+    recipe = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
+    cache = Path(argv[2]) if len(argv) == 3 else Path.home() / ".cache" / "prominence" / f"mpi-image-{flavour}-{recipe}"
     missing = [p for p in (PACKAGES[flavour], "libopenmpi-dev" if flavour == "openmpi" else "libmpich-dev") if not installed(p)]
     if missing:
         print(f"missing packages {' '.join(missing)}: run scripts/install-system.sh", file=sys.stderr)

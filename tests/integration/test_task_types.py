@@ -14,25 +14,31 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def openmpi_image(stack) -> str:
-    """The MPI test image built from this host's Debian packages (cached per machine), pushed
-    to the stack's registry."""
-    built = subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "mpi_image.py"), "openmpi", stack.env["PROMINENCE_REGISTRY"]],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert built.returncode == 0, built.stderr
-    return built.stdout.splitlines()[-1]
+def mpi_image(stack):
+    """The MPI test image of a flavour, built from this host's Debian packages (once per machine,
+    scripts/mpi_image.py) and pushed to the stack's registry."""
+    refs: dict[str, str] = {}
+
+    def image(flavour: str) -> str:
+        if flavour not in refs:
+            script = str(REPO / "scripts" / "mpi_image.py")
+            built = subprocess.run(
+                [sys.executable, script, flavour, stack.env["PROMINENCE_REGISTRY"]], capture_output=True, text=True, timeout=600
+            )
+            assert built.returncode == 0, built.stderr
+            refs[flavour] = built.stdout.splitlines()[-1]
+        return refs[flavour]
+
+    return image
 
 
-def test_openmpi_hello_world_reports_two_ranks(alice, openmpi_image):
-    body = job(openmpi_image, "mpi-hello", resources={"cpus": 2, "memory": 1})
-    body["tasks"][0].update(type="openmpi", procsPerNode=2)
+@pytest.mark.parametrize(("flavour", "runtime"), [("openmpi", "singularity"), ("openmpi", "udocker"), ("mpich", "udocker")])
+def test_mpi_hello_world_reports_two_ranks(alice, mpi_image, flavour, runtime):
+    body = job(mpi_image(flavour), "mpi-hello", runtime=runtime, resources={"cpus": 2, "memory": 1})
+    body["tasks"][0].update(type=flavour, procsPerNode=2)
     job_id = alice.submit(body)
     described = alice.wait(job_id, timeout=300)
-    assert described["status"] == "completed", (described, alice.stdout(job_id, "stderr"))
+    assert described["status"] == "completed", described
     assert described["execution"]["tasks"][0]["exitCode"] == 0, alice.stdout(job_id, "stderr")
     lines = sorted(alice.stdout(job_id).splitlines())
     assert lines == [f"hello from rank {r} of 2 (OMP_NUM_THREADS=1)" for r in (0, 1)]

@@ -31,9 +31,14 @@ def test_processes_default_to_the_provisioned_cores():
 
 
 def test_openmp_threads_share_the_cores_between_ranks_unless_the_task_sets_them():
-    assert mpi_env("openmpi", {}, 8, 2) == {"OMP_NUM_THREADS": "4"}
+    assert mpi_env("mpich", {}, 8, 2) == {"OMP_NUM_THREADS": "4"}
     assert mpi_env("mpich", {}, 2, 4) == {"OMP_NUM_THREADS": "1"}
-    assert mpi_env("openmpi", {"OMP_NUM_THREADS": "3"}, 8, 2) == {}
+    assert mpi_env("mpich", {"OMP_NUM_THREADS": "3"}, 8, 2) == {}
+
+
+def test_openmpi_launches_without_ssh_unless_the_task_says_otherwise():
+    assert mpi_env("openmpi", {}, 2, 2) == {"OMP_NUM_THREADS": "1", "OMPI_MCA_plm": "isolated"}
+    assert mpi_env("openmpi", {"OMPI_MCA_plm": "rsh"}, 2, 2) == {"OMP_NUM_THREADS": "1"}
 
 
 def test_intel_mpi_gets_the_spec_startup_settings():
