@@ -8,9 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.api import job
+from tests.integration.api import Api, job
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def patient_alice(stack):
+    """alice with a longer HTTP timeout: converting the MPI image to a SIF keeps a loaded
+    2-core machine so busy that the API took over 30 s to answer here."""
+    api = Api(stack.url, stack.token("alice"))
+    api.client.timeout = 120
+    return api
 
 
 @pytest.fixture(scope="module")
@@ -33,14 +42,14 @@ def mpi_image(stack):
 
 
 @pytest.mark.parametrize(("flavour", "runtime"), [("openmpi", "singularity"), ("openmpi", "udocker"), ("mpich", "udocker")])
-def test_mpi_hello_world_reports_two_ranks(alice, mpi_image, flavour, runtime):
+def test_mpi_hello_world_reports_two_ranks(patient_alice, mpi_image, flavour, runtime):
     body = job(mpi_image(flavour), "mpi-hello", runtime=runtime, resources={"cpus": 2, "memory": 1})
     body["tasks"][0].update(type=flavour, procsPerNode=2)
-    job_id = alice.submit(body)
-    described = alice.wait(job_id, timeout=300)
+    job_id = patient_alice.submit(body)
+    described = patient_alice.wait(job_id, timeout=300)
     assert described["status"] == "completed", described
-    assert described["execution"]["tasks"][0]["exitCode"] == 0, alice.stdout(job_id, "stderr")
-    lines = sorted(alice.stdout(job_id).splitlines())
+    assert described["execution"]["tasks"][0]["exitCode"] == 0, patient_alice.stdout(job_id, "stderr")
+    lines = sorted(patient_alice.stdout(job_id).splitlines())
     assert lines == [f"hello from rank {r} of 2 (OMP_NUM_THREADS=1)" for r in (0, 1)]
 
 

@@ -4,6 +4,8 @@ One instance runs per job task (mapped over the job's plan), strictly in order: 
 starts its container only after its predecessor's final report exists, and skips itself when
 an earlier task failed (unless `ignoreTaskFailures`). Reports go to the sandbox (for the next
 task) and to XCom under `report` (for the scheduler-side write-back of the job's status).
+A sidecar task's instance only marks itself done: every other task's instance runs the job's
+sidecars beside its own container and stops them (SIGTERM, SIGKILL 5 s later) when it ends.
 """
 
 from __future__ import annotations
