@@ -29,8 +29,8 @@ def count_jobs(api) -> int:
         (b'{"resources": {"cpus": 1, "memory": 1}, "tasks": [{"image": "x", "args": []}]}', 'invalid item "args" in task'),
         (b"[1, 2]", "a job description must be a JSON object"),
         (
-            b'{"resources": {"cpus": 1, "memory": 1}, "tasks": [{"image": "x"}, {"image": "x", "type": "sidecar"}]}',
-            "tasks of type sidecar are not supported by this server yet",
+            b'{"resources": {"cpus": 1, "memory": 1, "nodes": 2}, "tasks": [{"image": "x", "type": "openmpi", "cmd": "a"}]}',
+            "tasks of type openmpi on more than one node are not supported by this server yet",
         ),
     ],
 )

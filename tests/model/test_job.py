@@ -322,13 +322,21 @@ def test_is_pydantic_model():
     assert isinstance(parse_job(job()), JobDescription)
 
 
-@pytest.mark.parametrize("kind", ["sidecar", "openmpi", "mpich", "intelmpi"])
-def test_task_types_the_server_cannot_run_yet_are_refused(kind):
+@pytest.mark.parametrize("kind", ["openmpi", "mpich", "intelmpi"])
+def test_mpi_tasks_on_more_than_one_node_are_refused(kind):
     body = job(tasks=[{"image": "x", "cmd": "./a"}, {"image": "x", "type": kind, "cmd": "./b"}])
+    check_supported(parse_job(body))
+    body["resources"]["nodes"] = 2
     with pytest.raises(SpecError) as err:
         check_supported(parse_job(body))
-    assert err.value.message == f"tasks of type {kind} are not supported by this server yet"
-    check_supported(parse_job(job(tasks=[{"image": "x", "type": "basic"}])))
+    assert err.value.message == f"tasks of type {kind} on more than one node are not supported by this server yet"
+
+
+def test_sidecar_tasks_and_basic_tasks_on_several_nodes_are_accepted():
+    check_supported(parse_job(job(tasks=[{"image": "x", "cmd": "./a"}, {"image": "x", "type": "sidecar"}])))
+    body = job(tasks=[{"image": "x", "cmd": "./a"}])
+    body["resources"]["nodes"] = 2
+    check_supported(parse_job(body))
 
 
 def test_a_job_with_storage_is_refused_rather_than_run_without_its_mount():

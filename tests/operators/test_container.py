@@ -144,3 +144,17 @@ def test_a_killed_task_stops_its_process_within_seconds_and_is_rescheduled(make_
     assert time.monotonic() - killed < 3
     assert [type(exc) for exc in raised] == [AirflowRescheduleException]
     assert sandbox.read_report(0) is None
+
+
+def test_a_sidecar_runs_beside_each_other_task_and_stops_with_it(make_sandbox) -> None:
+    described = job("echo side ; sleep 60", "sleep 1 ; echo main", "sleep 1 ; echo second")
+    described["tasks"][0]["type"] = "sidecar"
+    sandbox = make_sandbox(described)
+    sidecar_ti = run_task(sandbox, 0)
+    assert REPORT_KEY not in sidecar_ti.pushed  # no execution.tasks entry
+    started = time.monotonic()
+    ti = run_task(sandbox, 1)
+    assert time.monotonic() - started < 10  # not the sidecar's 60 s
+    assert ti.pushed[REPORT_KEY]["succeeded"]
+    run_task(sandbox, 2)
+    assert sandbox.log("stdout").read_text() == "side\nmain\nside\nsecond\n"

@@ -95,7 +95,7 @@ _JOB: dict[tuple[str, ...], dict[str, str]] = {
         "extra": 'invalid item "{key}" in job description',
         "unnamed": "all jobs must have names",
         "empty_name": "names of jobs in workflows cannot be empty",
-        "unsupported_task": "tasks of type {type} are not supported by this server yet",
+        "unsupported_task": "tasks of type {type} on more than one node are not supported by this server yet",
         "unmountable": "storage (OneData mounts) is not supported by this server",
     },
     ("name",): {"max": "job name must be less than 512 characters in length", "*": "invalid job name"},

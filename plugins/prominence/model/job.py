@@ -365,16 +365,15 @@ def parse_job(data: object, *, in_workflow: bool = False) -> JobDescription:
         raise to_spec_error(exc) from exc
 
 
-UNSUPPORTED_TASK_TYPES = ("sidecar", "openmpi", "mpich", "intelmpi")
-
-
 def unsupported_task_type(job: JobDescription) -> str | None:
-    """The first task type the spec allows but this server cannot run as intended yet.
+    """The first MPI task type of a job on more than one node, which this server cannot run yet.
 
-    Run as a plain task, a sidecar would block the tasks after it and an MPI task would run
-    without its launcher, so such jobs get a clear 400 instead of doing the wrong thing.
+    MPI tasks run `mpirun` on one node (runtimes/mpi.py); spreading ranks over several workers
+    needs a launcher between them, so such jobs get a clear 400 instead of running on one node.
     """
-    return next((task.type for task in job.tasks if task.type in UNSUPPORTED_TASK_TYPES), None)
+    if (job.resources.nodes or 1) <= 1:
+        return None
+    return next((task.type for task in job.tasks if task.type in MPI_TYPES), None)
 
 
 def check_supported(job: JobDescription) -> None:

@@ -4,6 +4,8 @@ One instance runs per job task (mapped over the job's plan), strictly in order: 
 starts its container only after its predecessor's final report exists, and skips itself when
 an earlier task failed (unless `ignoreTaskFailures`). Reports go to the sandbox (for the next
 task) and to XCom under `report` (for the scheduler-side write-back of the job's status).
+A sidecar task's instance only marks itself done: every other task's instance runs the job's
+sidecars beside its own container and stops them (SIGTERM, SIGKILL 5 s later) when it ends.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ from prominence.operators.handover import release_identity, take_identity
 from prominence.operators.images import image_source
 from prominence.operators.substitution import substitute_ids
 from prominence.runtimes import ImagePullError, PreparedRun, RunSpec, get_runtime
+from prominence.runtimes.base import Runtime
+from prominence.runtimes.identity import JobIdentity
+from prominence.runtimes.mpi import MPI_TYPES, mpi_command, mpi_env, mpi_processes
 from prominence.runtimes.process import ProcessManager, cpu_info
 
 
@@ -39,6 +44,7 @@ class ContainerTaskOperator(BaseOperator):
         super().__init__(**kwargs)
         self.index = index
         self._manager: ProcessManager | None = None
+        self._sidecars: list[ProcessManager] = []
         self._interrupted = False
 
     def execute(self, context: Any) -> None:
@@ -48,6 +54,10 @@ class ContainerTaskOperator(BaseOperator):
         task = job["tasks"][self.index]
         ti = context["ti"]
         self._wait_for_predecessor(sandbox, job)
+        if task.get("type") == "sidecar":
+            # It runs beside each of the job's other tasks, started by their instances (below).
+            sandbox.write_report(self.index, {"index": self.index, "sidecar": True, "final": True, "succeeded": True})
+            return
 
         report: dict[str, Any] = {
             "index": self.index,
@@ -58,32 +68,44 @@ class ContainerTaskOperator(BaseOperator):
             "site": get_settings().site,
         }
         runtime = get_runtime(task.get("runtime", "singularity"))
-        identity = take_identity(sandbox) if runtime.confined else None
+        sidecars = [
+            (i, get_runtime(t.get("runtime", "singularity"))) for i, t in enumerate(job["tasks"]) if t.get("type") == "sidecar"
+        ]
+        confined = runtime.confined or any(r.confined for _, r in sidecars)
+        identity = take_identity(sandbox) if confined else None
+        pulling = task["image"]
         try:
-            image = runtime.pull(task["image"], sandbox.root, identity, image_source(sandbox, job, task))
+            image = runtime.pull(pulling, sandbox.root, identity, image_source(sandbox, job, task))
+            sidecar_images = []
+            for i, sidecar_runtime in sidecars:
+                pulling = job["tasks"][i]["image"]
+                source = image_source(sandbox, job, job["tasks"][i])
+                sidecar_images.append((i, sidecar_runtime, sidecar_runtime.pull(pulling, sandbox.root, identity, source)))
         except ImagePullError as exc:
-            self.log.error("Image pull of %s failed: %s", task["image"], exc)
+            self.log.error("Image pull of %s failed: %s", pulling, exc)
             report.update(imagePullStatus="failed", final=True, succeeded=False, endTime=int(time.time()))
             self._publish(sandbox, ti, report)
             release_identity(sandbox)
-            raise AirflowFailException(f"Container image pull failed: {task['image']}") from exc
+            raise AirflowFailException(f"Container image pull failed: {pulling}") from exc
         report.update(
             imagePullStatus=image.status, imageSha256=image.sha256, runtime=runtime.name, runtimeVersion=runtime.version()
         )
         if image.status != "cached":
             report["imagePullTime"] = round(image.seconds, 3)
 
-        spec = self._run_spec(image, sandbox, job, conf)
-        if identity is not None:
-            spec = replace(
-                spec,
-                identity=identity,
-                scratch=sandbox.scratch,
-                forward_ports=_api_ports(),
-                namespace_record=sandbox.namespace_file,
-            )
-        self._manager = runtime.manager(spec, self.log)
-        result = self._manager.run()
+        try:
+            for i, sidecar_runtime, sidecar_image in sidecar_images:
+                sidecar = self._run_spec(sidecar_image, sandbox, job, conf, i)
+                manager = sidecar_runtime.manager(_confine(sidecar, sidecar_runtime, identity, sandbox), self.log)
+                manager.start()
+                self._sidecars.append(manager)
+            spec = self._run_spec(image, sandbox, job, conf, self.index)
+            # Only the job's own task is recorded for `exec` to enter (contract/namespace.py).
+            spec = _confine(spec, runtime, identity, sandbox, record=sandbox.namespace_file)
+            self._manager = runtime.manager(spec, self.log)
+            result = self._manager.run()
+        finally:
+            self._stop_sidecars()
         if self._interrupted:
             # Not the task's doing: run it again when the scheduler can (a deleted job's run has
             # already failed, so this changes nothing for it).
@@ -119,8 +141,18 @@ class ContainerTaskOperator(BaseOperator):
     def on_kill(self) -> None:
         """Stopped from outside (the stack shutting down, or the job deleted): stop the container."""
         self._interrupted = True
-        if self._manager is not None:
-            self._manager.kill()
+        for manager in [self._manager, *self._sidecars]:
+            if manager is not None:
+                manager.kill()
+
+    def _stop_sidecars(self) -> None:
+        """Spec §13.6: the job's sidecars end with the task they ran beside."""
+        for manager in self._sidecars:
+            manager.kill()
+        for manager in self._sidecars:
+            result = manager.wait()
+            self.log.info("Sidecar stopped (exit code %s)", result.exit_code)
+        self._sidecars = []
 
     def _wait_for_predecessor(self, sandbox: Sandbox, job: dict[str, Any]) -> None:
         if self.index == 0:
@@ -141,24 +173,32 @@ class ContainerTaskOperator(BaseOperator):
         used = sum((sandbox.read_report(i) or {}).get("wallTimeUsage", 0.0) for i in range(self.index))
         return max(minutes * 60 - used, 0.0)
 
-    def _run_spec(self, image: PreparedRun, sandbox: Sandbox, job: dict[str, Any], conf: dict[str, Any]) -> RunSpec:
-        task = job["tasks"][self.index]
+    def _run_spec(self, image: PreparedRun, sandbox: Sandbox, job: dict[str, Any], conf: dict[str, Any], index: int) -> RunSpec:
+        """How task `index` runs: this instance's own task, or a sidecar beside it."""
+        task = job["tasks"][index]
         workdir = _workdir(substitute_ids(task.get("workdir") or "", conf))
         inside = (sandbox.home / workdir.removeprefix("/home/user/")).resolve()
         if workdir.startswith("/home/user/") and inside.is_relative_to(sandbox.home.resolve()):
             # A working directory in the job's home is created for the task, as the wrapper did.
             inside.mkdir(parents=True, exist_ok=True)
         binds = tuple(artifact_binds(sandbox))
+        command = tuple(shlex.split(substitute_ids(task["cmd"], conf))) if task.get("cmd") else None
+        env = _task_env(job, task, conf, sandbox, index, image.runtime)
+        if task.get("type") in MPI_TYPES:
+            cpus = int(conf.get("cpus", 1))
+            processes = mpi_processes(task.get("procsPerNode"), cpus)
+            command = mpi_command(task["type"], substitute_ids(task["cmd"], conf), processes)
+            env.update(mpi_env(task["type"], task.get("env") or {}, cpus, processes))
         return RunSpec(
             image=image,
-            command=tuple(shlex.split(substitute_ids(task["cmd"], conf))) if task.get("cmd") else None,
-            env=_task_env(job, task, conf, sandbox, self.index, image.runtime),
+            command=command,
+            env=env,
             workdir=workdir,
             home=sandbox.home,
             tmp=sandbox.tmp,
             stdout=sandbox.log("stdout"),
             stderr=sandbox.log("stderr"),
-            usage=sandbox.root / "json" / f"usage-{self.index}",
+            usage=sandbox.root / "json" / f"usage-{index}",
             walltime_seconds=self._walltime_budget(sandbox, job),
             binds=binds,
             cpus=int(conf.get("cpus", 1)),
@@ -197,9 +237,20 @@ def _job_over(job: dict[str, Any], index: int, report: dict[str, Any]) -> bool:
     """No later task of the job will run after this final report (spec §13.6 ordering)."""
     if not report["final"]:
         return False
-    if index == len(job["tasks"]) - 1 or report.get("error"):
+    last = max(i for i, task in enumerate(job["tasks"]) if task.get("type") != "sidecar")
+    if index == last or report.get("error"):
         return True
     return not report["succeeded"] and not job.get("policies", {}).get("ignoreTaskFailures", False)
+
+
+def _confine(
+    spec: RunSpec, runtime: Runtime, identity: JobIdentity | None, sandbox: Sandbox, record: Path | None = None
+) -> RunSpec:
+    """A run of a confined runtime gets the job's identity, its scratch and the API's port;
+    `record` is where its namespaces are recorded for `exec`."""
+    if identity is None or not runtime.confined:
+        return spec
+    return replace(spec, identity=identity, scratch=sandbox.scratch, forward_ports=_api_ports(), namespace_record=record)
 
 
 def _api_ports() -> tuple[int, ...]:

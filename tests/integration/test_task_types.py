@@ -1,0 +1,71 @@
+"""MPI and sidecar tasks run for real (spec §3.3, §13.6): mpirun in the container on one node."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.integration.api import Api, job
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def patient_alice(stack):
+    """alice with a longer HTTP timeout: converting the MPI image to a SIF keeps a loaded
+    2-core machine so busy that the API took over 30 s to answer here."""
+    api = Api(stack.url, stack.token("alice"))
+    api.client.timeout = 120
+    return api
+
+
+@pytest.fixture(scope="module")
+def mpi_image(stack):
+    """The MPI test image of a flavour, built from this host's Debian packages (once per machine,
+    scripts/mpi_image.py) and pushed to the stack's registry."""
+    refs: dict[str, str] = {}
+
+    def image(flavour: str) -> str:
+        if flavour not in refs:
+            script = str(REPO / "scripts" / "mpi_image.py")
+            built = subprocess.run(
+                [sys.executable, script, flavour, stack.env["PROMINENCE_REGISTRY"]], capture_output=True, text=True, timeout=600
+            )
+            assert built.returncode == 0, built.stderr
+            refs[flavour] = built.stdout.splitlines()[-1]
+        return refs[flavour]
+
+    return image
+
+
+@pytest.mark.parametrize(("flavour", "runtime"), [("openmpi", "singularity"), ("openmpi", "udocker"), ("mpich", "udocker")])
+def test_mpi_hello_world_reports_two_ranks(patient_alice, mpi_image, flavour, runtime):
+    body = job(mpi_image(flavour), "mpi-hello", runtime=runtime, resources={"cpus": 2, "memory": 1})
+    body["tasks"][0].update(type=flavour, procsPerNode=2)
+    job_id = patient_alice.submit(body)
+    described = patient_alice.wait(job_id, timeout=300)
+    assert described["status"] == "completed", described
+    assert described["execution"]["tasks"][0]["exitCode"] == 0, patient_alice.stdout(job_id, "stderr")
+    lines = sorted(patient_alice.stdout(job_id).splitlines())
+    assert lines == [f"hello from rank {r} of 2 (OMP_NUM_THREADS=1)" for r in (0, 1)]
+
+
+def test_a_sidecar_runs_beside_the_task_and_stops_when_it_ends(alice, sample_image):
+    body = job(sample_image, "sh -c 'sleep 3; cat side.txt; echo main done'")
+    body["tasks"].insert(
+        0,
+        {
+            "image": sample_image,
+            "runtime": "singularity",
+            "type": "sidecar",
+            "cmd": "sh -c 'echo side up > side.txt; echo sidecar up; sleep 600'",
+        },
+    )
+    job_id = alice.submit(body)
+    described = alice.wait(job_id, timeout=120)
+    assert described["status"] == "completed", described
+    assert [task["exitCode"] for task in described["execution"]["tasks"]] == [0]
+    assert alice.stdout(job_id) == "sidecar up\nside up\nmain done\n"
