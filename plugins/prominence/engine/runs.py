@@ -111,3 +111,17 @@ def stop_run(session: Session, job_id: int) -> bool:
     dag = DBDagBag().get_dag_for_run(run[0], session=session)
     set_dag_run_state_to_failed(dag=dag, run_id=run[0].run_id, commit=True, session=session)
     return True
+
+
+def run_confs(session: Session, job_ids: list[int]) -> dict[int, tuple[str, dict[str, Any]]]:
+    """The state and conf of the run of each of `job_ids` that has one, in one query."""
+    # Airflow's ORM loads only where used: this module is imported with the plugin in every task process.
+    from airflow.models.dagrun import DagRun
+
+    runs = {run_id_for(job_id): job_id for job_id in job_ids}
+    if not runs:
+        return {}
+    query = select(DagRun.run_id, DagRun.state, DagRun.conf).where(
+        DagRun.dag_id == get_settings().job_dag_id, DagRun.run_id.in_(list(runs))
+    )
+    return {runs[run_id]: (state, conf or {}) for run_id, state, conf in session.execute(query)}

@@ -1,0 +1,128 @@
+"""Which waiting jobs start now: fair share between users, `priority` within a user (docs/scheduling.md).
+
+A job's Airflow run is created only once the job is admitted here, with the cores, memory and
+disk it is given recorded in the run's conf; the pool's slots (scheduler/policy.py) then hold
+exactly those cores. Admission, not Airflow's priority weights, decides who goes next because a
+task instance's weight is fixed when the instance is created, while fair share must rank users
+by their usage at the moment slots free up, and because Airflow's pools count one resource
+(cores) where a job must also fit in memory and disk, and a range is resolved to what is free.
+
+Each pass: the pool's free figures are what the active runs have not taken; users are ranked by
+their recent usage (decayed cpu-seconds, HTCondor's model, half-life PROMINENCE_FAIRSHARE_HALF_LIFE),
+then by the cores they hold now; the best-ranked user's next job (highest `priority`, then first
+submitted) starts if it fits, otherwise that user waits this pass and the next user is tried.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from prominence.config import get_settings
+from prominence.engine.resources import Grant, PoolUsage, decay, fit, never_fits
+
+WAITING_FOR_QUOTA = "Waiting: the user's running cpus quota is reached"
+WAITING_FOR_RESOURCES = "Waiting for enough free cpus, memory or disk"
+# Past usage older than this many half-lives weighs under 1/1000 and is not read.
+HALF_LIVES_READ = 10
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A job without a run: its row's id, owner, submission time and stored description."""
+
+    job_id: int
+    owner: str
+    created: int
+    spec: Mapping[str, Any]
+
+    @property
+    def priority(self) -> int:
+        return int((self.spec.get("policies") or {}).get("priority") or 0)
+
+    @property
+    def resources(self) -> Mapping[str, Any]:
+        return self.spec.get("resources") or {}
+
+
+@dataclass
+class Plan:
+    """What one pass decided: jobs to start with their grants, jobs that can never start, and
+    why the head of each user's queue still waits."""
+
+    start: list[tuple[Waiting, Grant]] = field(default_factory=list)
+    never: list[Waiting] = field(default_factory=list)
+    reasons: dict[int, str] = field(default_factory=dict)
+
+
+def usage_by_owner(ended: Iterable[Any], running: Iterable[tuple[str, int, int]], now: float) -> dict[str, float]:
+    """Decayed cpu-seconds per user: ended jobs (rows of store.ended_since) weighed by how long
+    ago they ended, plus the cpu-seconds so far of running jobs (owner, cpus, start)."""
+    half_life = get_settings().fairshare_half_life
+    usage: dict[str, float] = defaultdict(float)
+    for row in ended:
+        cpus = int(((row.execution or {}).get("provisionedResources") or {}).get("cpus") or 1)
+        usage[row.owner] += cpus * max(row.end_time - row.start_time, 0) * decay(now - row.end_time, half_life)
+    for owner, cpus, start in running:
+        usage[owner] += cpus * max(now - start, 0)
+    return usage
+
+
+def plan(waiting: Iterable[Waiting], pool: PoolUsage, usage: Mapping[str, float], running_cpus: Mapping[str, int]) -> Plan:
+    """Admit in fair-share order what fits `pool`; `running_cpus` are the cores each user holds."""
+    quota = get_settings().quota_cpus_running
+    queues: dict[str, list[Waiting]] = defaultdict(list)
+    for job in waiting:
+        queues[job.owner].append(job)
+    for queue in queues.values():
+        queue.sort(key=lambda job: (-job.priority, job.created, job.job_id), reverse=True)
+    held = dict(running_cpus)
+    result = Plan()
+    free = pool
+    while queues:
+        owner = min(queues, key=lambda name: (usage.get(name, 0.0), held.get(name, 0), name))
+        job = queues[owner][-1]
+        if never_fits(job.resources, pool):
+            result.never.append(job)
+        else:
+            left = quota - held.get(owner, 0) if quota > 0 else None
+            grant = _fit_within_quota(job, free, left)
+            if grant is None:
+                by_quota = left is not None and fit(job.resources, free) is not None
+                result.reasons[job.job_id] = WAITING_FOR_QUOTA if by_quota else WAITING_FOR_RESOURCES
+                del queues[owner]
+                continue
+            result.start.append((job, grant))
+            held[owner] = held.get(owner, 0) + grant.cpus
+            free = _taken(free, grant)
+        queues[owner].pop()
+        if not queues[owner]:
+            del queues[owner]
+    return result
+
+
+def _fit_within_quota(job: Waiting, free: PoolUsage, quota_left: int | None) -> Grant | None:
+    if quota_left is None:
+        return fit(job.resources, free)
+    capped = PoolUsage(
+        cpus_total=free.cpus_total,
+        cpus_free=max(min(free.cpus_free, quota_left), 0),
+        memory_total=free.memory_total,
+        memory_free=free.memory_free,
+        disk_total=free.disk_total,
+        disk_free=free.disk_free,
+    )
+    return fit(job.resources, capped)
+
+
+def _taken(free: PoolUsage, grant: Grant) -> PoolUsage:
+    return PoolUsage(
+        cpus_total=free.cpus_total,
+        cpus_free=free.cpus_free - grant.cpus,
+        memory_total=free.memory_total,
+        memory_free=free.memory_free - grant.memory,
+        disk_total=free.disk_total,
+        disk_free=None if free.disk_free is None else free.disk_free - grant.disk,
+    )
