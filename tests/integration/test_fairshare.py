@@ -41,7 +41,9 @@ def image(pool) -> str:
 
 
 def user(pool, name: str) -> Api:
-    return Api(pool.url, pool.token(name))
+    api = Api(pool.url, pool.token(name))
+    api.client.timeout = httpx.Timeout(120)  # a loaded machine (CI shares it) answers slowly
+    return api
 
 
 def statuses(api: Api, ids: list[int]) -> dict[int, str]:
