@@ -3,10 +3,20 @@ user, ranges resolved to what is free, memory that must fit, the running-cpus qu
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from prominence.config import get_settings
-from prominence.engine.admission import WAITING_FOR_QUOTA, WAITING_FOR_RESOURCES, Waiting, plan, usage_by_owner
+from prominence.engine.admission import (
+    OVERLAP_SECONDS,
+    WAITING_FOR_QUOTA,
+    WAITING_FOR_RESOURCES,
+    UsageBook,
+    Waiting,
+    plan,
+    usage_by_owner,
+)
 from prominence.engine.resources import Grant, PoolUsage, decay, fit, never_fits
 
 
@@ -77,14 +87,15 @@ def test_the_running_cpus_quota_holds_a_users_jobs_back_with_a_reason(monkeypatc
     assert decided.reasons == {2: WAITING_FOR_QUOTA}
 
 
-def test_past_usage_decays_with_the_half_life(monkeypatch):
+def test_past_usage_decays_with_the_half_life_and_each_ended_job_counts_once(monkeypatch):
     monkeypatch.setenv("PROMINENCE_FAIRSHARE_HALF_LIFE", "100")
     get_settings.cache_clear()
-
-    class Ended:
-        owner, start_time, end_time = "alice", 0, 100
-        execution = {"provisionedResources": {"cpus": 2}}
-
-    usage = usage_by_owner([Ended()], [("bob", 1, 150)], now=200)
-    assert usage == {"alice": pytest.approx(100.0), "bob": 50}
+    ended = SimpleNamespace(id=7, owner="alice", start_time=0, end_time=100, execution={"provisionedResources": {"cpus": 2}})
+    book = UsageBook()
+    assert book.since(200) == 200 - 10 * 100
+    assert book.add([ended], now=200) == {"alice": pytest.approx(100.0)}
+    assert book.since(300) == 200 - OVERLAP_SECONDS
+    assert book.add([ended], now=300) == {"alice": pytest.approx(50.0)}
+    usage = usage_by_owner(book.totals, [("bob", 1, 250)], now=300)
+    assert usage == {"alice": pytest.approx(50.0), "bob": 50}
     assert decay(100, 100) == pytest.approx(0.5)

@@ -27,6 +27,9 @@ WAITING_FOR_QUOTA = "Waiting: the user's running cpus quota is reached"
 WAITING_FOR_RESOURCES = "Waiting for enough free cpus, memory or disk"
 # Past usage older than this many half-lives weighs under 1/1000 and is not read.
 HALF_LIVES_READ = 10
+# Each read of ended jobs reaches this far behind the previous one: an outcome may be committed a
+# while after the end time it records (the reconciler stores lost write-backs).
+OVERLAP_SECONDS = 300
 
 
 @dataclass(frozen=True)
@@ -57,14 +60,45 @@ class Plan:
     reasons: dict[int, str] = field(default_factory=dict)
 
 
-def usage_by_owner(ended: Iterable[Any], running: Iterable[tuple[str, int, int]], now: float) -> dict[str, float]:
-    """Decayed cpu-seconds per user: ended jobs (rows of store.ended_since) weighed by how long
-    ago they ended, plus the cpu-seconds so far of running jobs (owner, cpus, start)."""
-    half_life = get_settings().fairshare_half_life
-    usage: dict[str, float] = defaultdict(float)
-    for row in ended:
-        cpus = int(((row.execution or {}).get("provisionedResources") or {}).get("cpus") or 1)
-        usage[row.owner] += cpus * max(row.end_time - row.start_time, 0) * decay(now - row.end_time, half_life)
+class UsageBook:
+    """Decayed cpu-seconds of the ended jobs of each user, kept up to date from pass to pass: a pass
+    reads only the jobs that ended since the previous one (the first, HALF_LIVES_READ half-lives)."""
+
+    def __init__(self) -> None:
+        self.totals: dict[str, float] = defaultdict(float)
+        self.at: float | None = None
+        # Jobs already counted that the next read sees again (it overlaps the previous one).
+        self.seen: set[int] = set()
+
+    def since(self, now: float) -> int:
+        """Where the next read of ended jobs starts, in epoch seconds."""
+        if self.at is None:
+            return int(now - HALF_LIVES_READ * get_settings().fairshare_half_life)
+        return int(self.at) - OVERLAP_SECONDS
+
+    def add(self, ended: Iterable[Any], now: float) -> Mapping[str, float]:
+        """Decay the totals to `now` and count the jobs of `ended` (rows of store.ended_since) not counted yet."""
+        half_life = get_settings().fairshare_half_life
+        if self.at is not None:
+            factor = decay(now - self.at, half_life)
+            for owner in self.totals:
+                self.totals[owner] *= factor
+        seen = set()
+        for row in ended:
+            if row.end_time >= int(now) - OVERLAP_SECONDS:
+                seen.add(row.id)
+            if row.id in self.seen:
+                continue
+            cpus = int(((row.execution or {}).get("provisionedResources") or {}).get("cpus") or 1)
+            self.totals[row.owner] += cpus * max(row.end_time - row.start_time, 0) * decay(now - row.end_time, half_life)
+        self.at, self.seen = now, seen
+        return self.totals
+
+
+def usage_by_owner(ended: Mapping[str, float], running: Iterable[tuple[str, int, int]], now: float) -> dict[str, float]:
+    """Recent usage per user: decayed cpu-seconds of ended jobs (a UsageBook's totals) plus the
+    cpu-seconds so far of running jobs (owner, cpus, start)."""
+    usage: dict[str, float] = defaultdict(float, ended)
     for owner, cpus, start in running:
         usage[owner] += cpus * max(now - start, 0)
     return usage

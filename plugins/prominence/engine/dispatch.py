@@ -27,7 +27,7 @@ from prominence.contract.sandbox import Sandbox
 from prominence.contract.states import TERMINAL, JobStatus
 from prominence.contract.tasks import job_conf
 from prominence.engine import live, runs
-from prominence.engine.admission import HALF_LIVES_READ, Plan, Waiting, plan, usage_by_owner
+from prominence.engine.admission import Plan, UsageBook, Waiting, plan, usage_by_owner
 from prominence.engine.resources import ACTIVE_RUN, Grant, grant_of, pool_slots, usage_of
 from prominence.model.job import JobDescription, parse_job
 from prominence.store import jobs as store
@@ -45,6 +45,8 @@ _lock = threading.Lock()
 _thread: threading.Thread | None = None
 # How often each job's run could not be created, in this process.
 _failures: dict[int, int] = defaultdict(int)
+# Each process's passes share one book (they never overlap: see _exclusive).
+_book = UsageBook()
 
 
 def enqueue() -> None:
@@ -124,7 +126,7 @@ def _decide(session: Session, now: float) -> tuple[Plan, dict[int, Any]]:
         if job_id in started:
             running.append((rows[job_id].owner, cpus, started[job_id]))
     pool = usage_of((grant_of(conf) for conf in active.values()), pool_slots(session))
-    ended = store.ended_since(session, int(now - HALF_LIVES_READ * get_settings().fairshare_half_life))
+    ended = _book.add(store.ended_since(session, _book.since(now)), now)
     usage = usage_by_owner(ended, running, now)
     waiting = [Waiting(row.id, row.owner, row.create_time, row.spec) for row in rows.values() if row.id not in found]
     return plan(waiting, pool, usage, held), rows

@@ -103,7 +103,7 @@ def queued_count(session: Session, owner: str) -> int:
 
 def ended_since(session: Session, since: int) -> list[Row]:
     """Owner, start, end and execution of the jobs that ran and ended at or after `since` (fair share)."""
-    query = select(jobs.c.owner, jobs.c.start_time, jobs.c.end_time, jobs.c.execution).where(
+    query = select(jobs.c.id, jobs.c.owner, jobs.c.start_time, jobs.c.end_time, jobs.c.execution).where(
         jobs.c.end_time >= since, jobs.c.start_time.is_not(None)
     )
     return list(session.execute(query))
