@@ -99,3 +99,10 @@ def test_past_usage_decays_with_the_half_life_and_each_ended_job_counts_once(mon
     usage = usage_by_owner(book.totals, [("bob", 1, 250)], now=300)
     assert usage == {"alice": pytest.approx(50.0), "bob": 50}
     assert decay(100, 100) == pytest.approx(0.5)
+
+
+def test_a_job_too_big_for_what_is_free_waits_with_a_reason_while_smaller_ones_start():
+    queue = [job(1, "alice", cpus=4), job(2, "alice"), job(3, "alice")]
+    decided = plan(queue, pool(cpus=2), {}, {})
+    assert started(decided) == [2, 3]
+    assert decided.reasons == {1: WAITING_FOR_RESOURCES}

@@ -10,7 +10,8 @@ by their usage at the moment slots free up, and because Airflow's pools count on
 Each pass: the pool's free figures are what the active runs have not taken; users are ranked by
 their recent usage (decayed cpu-seconds, HTCondor's model, half-life PROMINENCE_FAIRSHARE_HALF_LIFE),
 then by the cores they hold now; the best-ranked user's next job (highest `priority`, then first
-submitted) starts if it fits, otherwise that user waits this pass and the next user is tried.
+submitted) starts if it fits, otherwise it waits (its reason recorded) and the ranking picks again:
+a smaller job, of that user or another, may fill what is free, as Airflow's pools did.
 """
 
 from __future__ import annotations
@@ -107,33 +108,34 @@ def usage_by_owner(ended: Mapping[str, float], running: Iterable[tuple[str, int,
 def plan(waiting: Iterable[Waiting], pool: PoolUsage, usage: Mapping[str, float], running_cpus: Mapping[str, int]) -> Plan:
     """Admit in fair-share order what fits `pool`; `running_cpus` are the cores each user holds."""
     quota = get_settings().quota_cpus_running
+    result = Plan()
     queues: dict[str, list[Waiting]] = defaultdict(list)
     for job in waiting:
-        queues[job.owner].append(job)
-    for queue in queues.values():
-        queue.sort(key=lambda job: (-job.priority, job.created, job.job_id), reverse=True)
-    held = dict(running_cpus)
-    result = Plan()
-    free = pool
-    while queues:
-        owner = min(queues, key=lambda name: (usage.get(name, 0.0), held.get(name, 0), name))
-        job = queues[owner][-1]
         if never_fits(job.resources, pool):
             result.never.append(job)
         else:
-            left = quota - held.get(owner, 0) if quota > 0 else None
-            grant = _fit_within_quota(job, free, left)
-            if grant is None:
-                by_quota = left is not None and fit(job.resources, free) is not None
-                result.reasons[job.job_id] = WAITING_FOR_QUOTA if by_quota else WAITING_FOR_RESOURCES
-                del queues[owner]
-                continue
-            result.start.append((job, grant))
-            held[owner] = held.get(owner, 0) + grant.cpus
-            free = _taken(free, grant)
-        queues[owner].pop()
+            queues[job.owner].append(job)
+    for queue in queues.values():
+        queue.sort(key=lambda job: (-job.priority, job.created, job.job_id), reverse=True)
+    held = dict(running_cpus)
+    told: set[str] = set()
+    free = pool
+    while queues and free.cpus_free > 0:
+        owner = min(queues, key=lambda name: (usage.get(name, 0.0), held.get(name, 0), name))
+        job = queues[owner].pop()
         if not queues[owner]:
             del queues[owner]
+        left = quota - held.get(owner, 0) if quota > 0 else None
+        grant = _fit_within_quota(job, free, left)
+        if grant is None:
+            if owner not in told:
+                told.add(owner)
+                by_quota = left is not None and fit(job.resources, free) is not None
+                result.reasons[job.job_id] = WAITING_FOR_QUOTA if by_quota else WAITING_FOR_RESOURCES
+            continue
+        result.start.append((job, grant))
+        held[owner] = held.get(owner, 0) + grant.cpus
+        free = _taken(free, grant)
     return result
 
 

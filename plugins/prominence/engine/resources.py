@@ -90,22 +90,21 @@ def grant_of(conf: Mapping[str, Any]) -> Grant:
     return Grant(int(conf.get("cpus", 1)), float(given.get("memory") or 0), int(given.get("disk") or 0))
 
 
-def _core_choices(resources: Mapping[str, Any]) -> list[int]:
-    """Core counts the job accepts, preferred first (spec §3.2: the larger value is preferred)."""
-    if resources.get("totalCpusRange"):
-        low, high = resources["totalCpusRange"]
-        return list(range(high, low - 1, -1))
-    if resources.get("cpusRange"):
-        low, high = resources["cpusRange"]
-        return list(range(high, low - 1, -1))
+def _core_choices(resources: Mapping[str, Any], most: int) -> Iterable[int]:
+    """Core counts up to `most` the job accepts, preferred first (spec §3.2: the larger value)."""
+    bounds = resources.get("totalCpusRange") or resources.get("cpusRange")
+    if bounds:
+        return range(min(bounds[1], most), bounds[0] - 1, -1)
     if resources.get("cpusOptions"):
-        return sorted(set(resources["cpusOptions"]), reverse=True)
-    return [int(resources.get("cpus") or 1)]
+        return [cpus for cpus in sorted(set(resources["cpusOptions"]), reverse=True) if cpus <= most]
+    cpus = int(resources.get("cpus") or 1)
+    return [cpus] if cpus <= most else []
 
 
 def min_cpus(resources: Mapping[str, Any]) -> int:
     """The fewest cores the job accepts."""
-    return min(_core_choices(resources))
+    bounds = resources.get("totalCpusRange") or resources.get("cpusRange") or resources.get("cpusOptions")
+    return min(bounds) if bounds else int(resources.get("cpus") or 1)
 
 
 def _memory(resources: Mapping[str, Any], cpus: int) -> float:
@@ -131,11 +130,10 @@ def never_fits(resources: Mapping[str, Any], pool: PoolUsage) -> bool:
 
 def fit(resources: Mapping[str, Any], pool: PoolUsage) -> Grant | None:
     """The largest choice that fits what is free now, or None: the job waits."""
-    most = get_settings().worker_cpus
-    for cpus in _core_choices(resources):
+    for cpus in _core_choices(resources, min(pool.cpus_free, get_settings().worker_cpus)):
         grant = _grant(resources, cpus)
         disk_ok = pool.disk_free is None or grant.disk <= pool.disk_free
-        if cpus <= min(pool.cpus_free, most) and grant.memory <= pool.memory_free + 1e-9 and disk_ok:
+        if grant.memory <= pool.memory_free + 1e-9 and disk_ok:
             return grant
     return None
 
