@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from prominence.config import get_settings
+from prominence.engine import resources
 from prominence.engine.admission import (
     OVERLAP_SECONDS,
     WAITING_FOR_QUOTA,
@@ -106,3 +107,16 @@ def test_a_job_too_big_for_what_is_free_waits_with_a_reason_while_smaller_ones_s
     decided = plan(queue, pool(cpus=2), {}, {})
     assert started(decided) == [2, 3]
     assert decided.reasons == {1: WAITING_FOR_RESOURCES}
+
+
+def test_pool_usage_takes_off_what_active_runs_hold(monkeypatch):
+    monkeypatch.setenv("PROMINENCE_WORKER_MEMORY_GB", "8")
+    get_settings.cache_clear()
+    conf = {"job": {"cpus": 3, "provisioned": {"memory": 2.5, "disk": 10}}}
+    found = {1: ("running", conf), 2: ("success", conf), 3: ("queued", conf)}
+    monkeypatch.setattr(resources.store, "active_jobs", lambda session: [SimpleNamespace(id=i) for i in found])
+    monkeypatch.setattr(resources.runs, "run_confs", lambda session, ids: found)
+    monkeypatch.setattr(resources, "pool_slots", lambda session: 8)
+    usage = resources.pool_usage(None).as_dict()
+    assert usage["capacity"]["cpus"] == 8 and usage["free"]["cpus"] == 2
+    assert usage["capacity"]["memory"] == 8 and usage["free"]["memory"] == 3
