@@ -115,6 +115,8 @@ def admit_waiting(now: float | None = None) -> int:
 
 def _decide(session: Session, now: float) -> tuple[Plan, dict[int, Any]]:
     rows = {row.id: row for row in store.active_jobs(session)}
+    if not rows:
+        return Plan(), rows  # an empty queue costs no read of Airflow's tables
     found = runs.run_confs(session, list(rows))
     active = {job_id: job_conf(conf) for job_id, (state, conf) in found.items() if state in ACTIVE_RUN}
     started = live.start_times(session, list(active))
