@@ -8,7 +8,8 @@ The workflow sweep sections are sized by BENCH_SWEEP_MEMBERS (default 200: a 10,
 takes hours on a small machine, run `bench/workflow_sweep.py` for that) and
 BENCH_SWEEP_ACCEPTED_MEMBERS (default 100,000, watched for 60 s then deleted); 0 skips either.
 BENCH_EXECUTOR_JOBS (default 500; 0 skips) trivial jobs then run on stacks of their own with
-LocalExecutor and with Celery (one worker, two workers), `bench/executors.py`.
+LocalExecutor and with Celery (one worker, two workers), `bench/executors.py`. The fair-share
+section (`bench/fairshare.py`) prints the late user's wait against the heavy user's as the ratio.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench import executors, latency, memory, rest, throughput, workflow_sweep  # noqa: E402
+from bench import executors, fairshare, latency, memory, rest, throughput, workflow_sweep  # noqa: E402
 from bench.stack import fresh_stack  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "latest.json"
@@ -71,6 +72,11 @@ def rows_of(results: dict) -> list[tuple[str, float, str, float, str]]:
         rows.append((f"{label}: most members idle", a["max_idle"], "≤ 20", 20, "jobs"))
         rows.append((f"{label}: describe p50", a["describe_p50_ms"], "", health[max(health)]["p50_ms"], "ms"))
         rows.append((f"{label}: peak PSS whole stack", a["peak_pss_mib"], "", a["idle_pss_mib"], "MiB"))
+    if "fairshare" in results:
+        f = results["fairshare"]
+        label = f"fair share, {f['late_jobs']} late behind {f['heavy_jobs']}"
+        rows.append((f"{label}: late user's wait", f["late_wait_s"], "", f["heavy_wait_s"], "s"))
+        rows.append((f"{label}: heavy jobs started by then", f["heavy_started_by_then"], "", 0, "jobs"))
     local = results.get("executors", {}).get("LocalExecutor")
     for name, r in results.get("executors", {}).items():
         rows.append((f"{name}: throughput, {r['jobs']} jobs", r["jobs_per_minute"], "", local["jobs_per_minute"], "jobs/min"))
@@ -93,6 +99,7 @@ def main() -> None:
         results["latency"] = latency.run(stack)
         results["rest"] = rest.run(stack)
         results["throughput"] = throughput.run(stack)
+        results["fairshare"] = fairshare.run(stack)
         if SWEEP_MEMBERS:
             results["workflow_sweep"] = workflow_sweep.run(stack, SWEEP_MEMBERS)
         if SWEEP_ACCEPTED_MEMBERS:

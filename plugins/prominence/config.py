@@ -43,9 +43,15 @@ class Settings(BaseSettings):
     # by default only public addresses are fetched (docs/security.md).
     stagein_allowed_networks: str = ""
     worker_cpus: int = Field(default_factory=lambda: os.cpu_count() or 1)
+    # GB of memory jobs may hold at once on the pool (docs/scheduling.md): the machine's by default.
+    worker_memory_gb: float = Field(default_factory=lambda: _machine_memory_gb())
+    # Fair share (docs/scheduling.md): a user's past cpu-seconds count half as much after this long.
+    fairshare_half_life: float = 86400.0
+    # Per-user quotas, 0 meaning none: jobs in the queue, cpus of running jobs, bytes of stored data.
+    quota_jobs_queued: int = 0
+    quota_cpus_running: int = 0
+    quota_data_bytes: int = 0
     pool: str = "prominence"
-    # Memory of the pool as `GET /resources` reports it (GB); by default the machine's.
-    worker_memory_gb: int | None = None
     # Reported as execution.site.
     site: str = Field(default_factory=socket.gethostname)
     use_pending_state: bool = False
@@ -128,6 +134,10 @@ class Settings(BaseSettings):
     def workflow_dags(self) -> Path:
         """The DAG bundle folder holding one generated file per live workflow."""
         return self.home / "workflows"
+
+
+def _machine_memory_gb() -> float:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9
 
 
 @lru_cache

@@ -42,7 +42,7 @@ def fuzzed(app, engine, as_user, s3, monkeypatch, tmp_path):
     for module in (submission, workflow_engine):
         monkeypatch.setattr(module, "session_scope", scope)
         monkeypatch.setattr(module, "commit_store", lambda session: None)
-    monkeypatch.setattr(dispatch, "enqueue", lambda pending: None)
+    monkeypatch.setattr(dispatch, "enqueue", lambda: None)
     monkeypatch.setattr(live, "start_times", lambda session, job_ids: {})
     monkeypatch.setattr(runs, "stop_run", lambda session, job_id: False)
     monkeypatch.setattr(get_settings(), "home", tmp_path)

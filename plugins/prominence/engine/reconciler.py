@@ -1,6 +1,6 @@
 """Reconciliation no Airflow mechanism covers, run continuously by the stack's `reconciler`
 component (`python -m prominence.engine.reconciler`, supervised like Airflow's own processes):
-queue-time limits, jobs accepted without a run (the api-server died between its commits),
+queue-time limits, admission of waiting jobs (engine/dispatch.py, in a thread of its own),
 workflows accepted without their DAG file (likewise), runs that ended without their outcome
 stored (jobs and workflows: the listener's write-back was lost), jobs to be run again after a
 failed attempt (job retries, engine/retries.py), runs of deleted jobs that were never stopped,
@@ -16,14 +16,13 @@ then recorded `failed` with a reason, and never holds up the others.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 from prominence.contract.states import JobStatus
 from prominence.contract.workflows import dag_file, dag_id_for, workflow_id_of
-from prominence.engine import live, notify, runs
-from prominence.engine.dispatch import restart_run
+from prominence.engine import dispatch, live, notify, runs
 from prominence.engine.retention import sweep_sandboxes
 from prominence.engine.retries import settle_ended
 from prominence.engine.workflow_files import graph_of, write_dag_file
@@ -35,13 +34,11 @@ from prominence.store.db import session_scope
 
 log = logging.getLogger(__name__)
 INTERVAL_SECONDS = 5.0
-# A job row committed this long ago without a run lost its run (the process died in between).
+# A workflow committed this long ago without its DAG file lost it (the process died in between).
 LOST_RUN_AFTER_SECONDS = 30
 # Runs of jobs deleted within this window are stopped again if they are still active.
 DELETED_WINDOW_SECONDS = 3600
-MAX_START_ATTEMPTS = 3
 MAX_TIME_QUEUED = "Maximum time queued was exceeded"
-START_FAILED = "Job could not be started"
 ENDED = ("success", "failed")
 ACTIVE_RUN = ("queued", "running")
 # Sandboxes past their retention (PROMINENCE_SANDBOX_RETENTION_HOURS) are looked for this often.
@@ -49,10 +46,9 @@ SWEEP_INTERVAL_SECONDS = 600
 
 
 class Reconciler:
-    """One pass at a time; remembers across passes how often each lost job failed to start."""
+    """One pass at a time; remembers when sandboxes were last swept."""
 
     def __init__(self) -> None:
-        self.start_failures: dict[int, int] = {}
         self.last_sweep = 0.0
         self.notifier = notify.Notifier()
 
@@ -70,20 +66,13 @@ class Reconciler:
             ids = [row.id for row in rows]
             started = live.start_times(session, ids)
             states = runs.run_states(session, ids)
-        expired, lost = [], []
+        expired = []
         for row in rows:
-            if row.id in started:
-                continue
             limit = (row.spec.get("policies") or {}).get("maximumTimeInQueue") or 0
-            if limit > 0 and now - row.create_time > limit * 60:
+            if row.id not in started and limit > 0 and now - row.create_time > limit * 60:
                 expired.append(row.id)
-            elif now - row.create_time > LOST_RUN_AFTER_SECONDS and row.id not in states:
-                lost.append(row)
         for job_id in expired:
             _each(job_id, "ending after its queue time", lambda job_id=job_id: _expire(job_id, now))
-        for row in lost:
-            self._restart(row, now)
-        self.start_failures = {job_id: n for job_id, n in self.start_failures.items() if job_id in states or job_id in ids}
         ended = [job_id for job_id, state in states.items() if state in ENDED and job_id not in expired]
         for job_id in ended:
             _each(job_id, "storing its outcome", lambda job_id=job_id: settle_ended(job_id))
@@ -98,24 +87,6 @@ class Reconciler:
             self.last_sweep = now
             for path in sweep_sandboxes(now):
                 log.info("Removed sandbox %s after its retention", path.name)
-
-    def _restart(self, row: Any, now: float) -> None:
-        """Create the run of a job left without one; after MAX_START_ATTEMPTS failures it ends `failed`."""
-        try:
-            with session_scope() as session:
-                log.warning("Job %s has no run; starting it again", row.id)
-                restart_run(session, row)
-            self.start_failures.pop(row.id, None)
-            return
-        except Exception:
-            log.exception("Job %s: starting its run failed", row.id)
-        with session_scope() as session:
-            if runs.run_states(session, [row.id]):
-                return  # another process (the dispatcher) created it meanwhile
-            failures = self.start_failures[row.id] = self.start_failures.get(row.id, 0) + 1
-            if failures >= MAX_START_ATTEMPTS:
-                store.finish_job(session, row.id, status=JobStatus.FAILED.value, reason=START_FAILED, end_time=int(now))
-                log.error("Job %s could not be started %s times: failed", row.id, failures)
 
 
 def _each(job_id: int, what: str, work: Callable[[], None]) -> None:
@@ -182,7 +153,8 @@ def _write_lost_dag_files(now: float) -> None:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    log.info("Reconciler started: a pass every %s s", INTERVAL_SECONDS)
+    log.info("Reconciler started: a pass every %s s, admission every %s s", INTERVAL_SECONDS, dispatch.ADMIT_INTERVAL_SECONDS)
+    threading.Thread(target=dispatch.run_forever, name="prominence-admission", daemon=True).start()
     Reconciler().run_forever()
 
 

@@ -191,3 +191,17 @@ def rerun(session: Session, job_id: int) -> bool:
             ti.max_tries = ti.try_number + int(conf.get("task_retries", 0))
     session.flush()
     return True
+
+
+def run_confs(session: Session, job_ids: list[int]) -> dict[int, tuple[str, dict[str, Any]]]:
+    """The state and conf of the run of each of `job_ids` that has one, in one query."""
+    # Airflow's ORM loads only where used: this module is imported with the plugin in every task process.
+    from airflow.models.dagrun import DagRun
+
+    runs = {run_id_for(job_id): job_id for job_id in job_ids}
+    if not runs:
+        return {}
+    query = select(DagRun.run_id, DagRun.state, DagRun.conf).where(
+        DagRun.dag_id == get_settings().job_dag_id, DagRun.run_id.in_(list(runs))
+    )
+    return {runs[run_id]: (state, conf or {}) for run_id, state, conf in session.execute(query)}

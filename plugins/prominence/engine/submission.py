@@ -13,9 +13,12 @@ from sqlalchemy.orm import Session
 
 from prominence.auth.identity import Identity
 from prominence.auth.tokens import mint_token
+from prominence.config import get_settings
 from prominence.contract.sandbox import Sandbox
 from prominence.contract.states import TERMINAL, JobStatus
 from prominence.engine import dispatch, notify, runs, staging
+from prominence.engine.resources import min_cpus
+from prominence.model.errors import QUOTA_CPUS_RUNNING, QUOTA_JOBS_QUEUED, SpecError
 from prominence.model.job import JobDescription
 from prominence.store import jobs as store
 from prominence.store import workflows as workflow_store
@@ -35,6 +38,8 @@ def submit_job(
     `member`: row values of a workflow's job (its composite name, name in the workflow, instance,
     try); None instead of an id when that member is not stored (see `_insert`)."""
     stored = job.to_stored()
+    if workflow_id is None:
+        _check_quotas(identity, stored)
     # Raises SpecError (a 400) before anything is stored when an artifact names no object.
     plan = staging.plan(identity, stored)
     job_uuid = str(uuid.uuid4())
@@ -48,8 +53,22 @@ def submit_job(
     if job_id is None:
         shutil.rmtree(sandbox.root, ignore_errors=True)
         return None
-    dispatch.enqueue(dispatch.Pending(job_id, job_uuid, job, workflow_id, now))
+    dispatch.enqueue()
     return job_id
+
+
+def _check_quotas(identity: Identity, stored: dict[str, Any]) -> None:
+    """SpecError (a 400) when the job would exceed its user's queued-jobs or running-cpus quota;
+    a workflow's jobs are not refused one by one (they wait in the workflow instead)."""
+    settings = get_settings()
+    if settings.quota_jobs_queued > 0:
+        with session_scope() as session:
+            queued = store.queued_count(session, identity.username)
+        if queued >= settings.quota_jobs_queued:
+            raise SpecError(QUOTA_JOBS_QUEUED.format(quota=settings.quota_jobs_queued))
+    cpus = min_cpus(stored.get("resources") or {})
+    if 0 < settings.quota_cpus_running < cpus:
+        raise SpecError(QUOTA_CPUS_RUNNING.format(cpus=cpus, quota=settings.quota_cpus_running))
 
 
 def fail_member(identity: Identity, job: JobDescription, workflow_id: int, member: dict[str, Any], reason: str) -> int | None:

@@ -32,6 +32,11 @@ def spec_error(rule: str, **values: Any) -> PydanticCustomError:
     return PydanticCustomError(_RULE, rule, {"rule": rule, **values})
 
 
+# Per-user quotas (docs/scheduling.md), answered with a 400 at submission or upload.
+QUOTA_JOBS_QUEUED = "Quota exceeded: at most {quota} jobs may be queued per user"
+QUOTA_CPUS_RUNNING = "Quota exceeded: the job needs at least {cpus} cpus, at most {quota} may run per user"
+QUOTA_DATA_BYTES = "Quota exceeded: stored data takes {used} bytes, at most {quota} are allowed per user"
+
 _BOOL = "{key} must be either true or false"
 _CPUS_RANGE = "cpusRange must be a list containing the min and max allowed number of CPUs"
 _TOTAL_CPUS_RANGE = "totalCpusRange must be a list containing the min and max allowed total number of CPUs"

@@ -202,7 +202,7 @@ class ContainerTaskOperator(BaseOperator):
             walltime_seconds=self._walltime_budget(sandbox, job),
             binds=binds,
             cpus=int(conf.get("cpus", 1)),
-            memory_mb=_memory_mb(job),
+            memory_mb=_memory_mb(conf),
             disk_gb=job.get("resources", {}).get("disk") or get_settings().default_disk_gb,
             app=task.get("app"),
             stdout_copy=home_relative(task.get("stdout"), list(binds), str(sandbox.home.resolve())),
@@ -223,7 +223,7 @@ def _task_env(job, task, conf, sandbox: Sandbox, index: int, runtime: str) -> di
         PROMINENCE_NODE_NUM="0",
         PROMINENCE_NODES=str(resources.get("nodes", 1)),
         PROMINENCE_CPUS=str(conf.get("cpus", 1)),
-        PROMINENCE_MEMORY=str(resources.get("memory", "")),
+        PROMINENCE_MEMORY=_number(_given(conf).get("memory") or resources.get("memory", "")),
         PROMINENCE_CONTAINER_RUNTIME=runtime,
         PROMINENCE_URL=get_settings().public_url,
         PROMINENCE_TOKEN=sandbox.token_file.read_text() if sandbox.token_file.exists() else "",
@@ -261,12 +261,19 @@ def _api_ports() -> tuple[int, ...]:
     return ()
 
 
-def _memory_mb(job: dict[str, Any]) -> int | None:
-    """Spec §3.2: the scheduler is given 1000 MB per GB."""
-    resources = job.get("resources", {})
-    gb = resources.get("memory")
-    if gb is None and resources.get("memoryPerCpu") is not None:
-        gb = resources["memoryPerCpu"] * (resources.get("cpus") or 1)
+def _given(conf: dict[str, Any]) -> dict[str, Any]:
+    """What admission gave the job (engine/dispatch.py): cores, GB of memory, GB of disk."""
+    return conf.get("provisioned") or {}
+
+
+def _number(value: Any) -> str:
+    """GB as the job sees it: `4`, not `4.0`."""
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+
+
+def _memory_mb(conf: dict[str, Any]) -> int | None:
+    """The container's limit, the memory the job was given; spec §3.2: 1000 MB per GB."""
+    gb = _given(conf).get("memory")
     return int(gb * 1000) if gb else None
 
 

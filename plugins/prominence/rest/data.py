@@ -16,7 +16,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel
 
+from prominence.config import get_settings
 from prominence.contract import keys as layout
+from prominence.model.errors import QUOTA_DATA_BYTES
 from prominence.rest.body import decode_json, raw_body
 from prominence.rest.deps import SessionDep, UserDep, data_enabled
 from prominence.rest.errors import UNROUTABLE, bad_request, errors
@@ -98,11 +100,22 @@ def upload_url(
     if not name:
         raise bad_request("An object name must be specified")
     key = layout.upload_key(name, identity.username, identity.group_list)
+    _check_quota(identity.username)
     if checksum:
         uploads.record_checksum(session, key, checksum.lower())
     else:
         uploads.forget(session, key)
     return {"url": get_store().presign_put(key, UPLOAD_URL_SECONDS)}
+
+
+def _check_quota(username: str) -> None:
+    """A 400 once the user's own objects take their quota (PROMINENCE_QUOTA_DATA_BYTES): the size
+    of an upload is not known before it happens, so the upload that crosses the quota is the last."""
+    quota = get_settings().quota_data_bytes
+    if quota > 0:
+        used = sum(item.size for item in get_store().list(layout.private_prefix(username)))
+        if used >= quota:
+            raise bad_request(QUOTA_DATA_BYTES.format(used=used, quota=quota))
 
 
 @router.post("/data/output", status_code=201, response_model=UploadUrl, responses=errors(413))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Row, Select, Table, and_, insert, or_, select, update
+from sqlalchemy import Row, Select, Table, and_, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from prominence.contract.states import TERMINAL
@@ -128,3 +128,22 @@ def remove_from_queue(session: Session, job_id: int) -> bool:
     result = session.execute(update(jobs).where(jobs.c.id == job_id, jobs.c.in_queue.is_(True)).values(leave_in_queue=False))
     session.execute(update(jobs).where(jobs.c.id == job_id, jobs.c.status.in_(TERMINAL)).values(in_queue=False))
     return result.rowcount > 0
+
+
+def queued_count(session: Session, owner: str) -> int:
+    """The owner's jobs in the queue that have not ended (the jobs-queued quota counts these)."""
+    query = select(func.count()).select_from(jobs).where(jobs.c.owner == owner, jobs.c.in_queue.is_(True))
+    return int(session.scalar(query.where(jobs.c.status.not_in(TERMINAL))) or 0)
+
+
+def ended_since(session: Session, since: int) -> list[Row]:
+    """Owner, start, end and execution of the jobs that ran and ended at or after `since` (fair share)."""
+    query = select(jobs.c.id, jobs.c.owner, jobs.c.start_time, jobs.c.end_time, jobs.c.execution).where(
+        jobs.c.end_time >= since, jobs.c.start_time.is_not(None)
+    )
+    return list(session.execute(query))
+
+
+def set_waiting_reason(session: Session, job_id: int, reason: str | None) -> None:
+    """Why an active job is still waiting (None once it starts); a terminal job keeps its own."""
+    session.execute(update(jobs).where(jobs.c.id == job_id, jobs.c.status.not_in(TERMINAL)).values(status_reason=reason))

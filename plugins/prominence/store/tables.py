@@ -54,6 +54,7 @@ jobs = Table(
     Index("ix_prominence_jobs_notify", "notify"),
     Index("ix_prominence_jobs_workflow", "workflow_id", "workflow_job"),
     Index("ix_prominence_jobs_owner_end", "owner", "end_time"),
+    Index("ix_prominence_jobs_end", "end_time"),
 )
 # A workflow releases each instance of a job once per try of its node, however many `advance`
 # calls race (engine/workflows.py): the key is unique, a job without factory counting as index -1.
