@@ -25,6 +25,7 @@ from prominence.contract.tasks import REPORT_KEY, WALLTIME_EXCEEDED, job_conf
 from prominence.operators.binds import artifact_binds
 from prominence.operators.handover import release_identity, take_identity
 from prominence.runtimes import ImagePullError, PreparedRun, RunSpec, get_runtime
+from prominence.runtimes.execution import Execution, pull_once
 from prominence.runtimes.process import ProcessManager, cpu_info
 
 
@@ -37,11 +38,12 @@ class ContainerTaskOperator(BaseOperator):
         super().__init__(**kwargs)
         self.index = index
         self._manager: ProcessManager | None = None
+        self._sandbox: Sandbox | None = None
         self._interrupted = False
 
     def execute(self, context: Any) -> None:
         conf = job_conf(context["dag_run"].conf)
-        sandbox = Sandbox(Path(conf["sandbox"]))
+        sandbox = self._sandbox = Sandbox(Path(conf["sandbox"]))
         job = sandbox.read_job()
         task = job["tasks"][self.index]
         ti = context["ti"]
@@ -58,7 +60,7 @@ class ContainerTaskOperator(BaseOperator):
         runtime = get_runtime(task.get("runtime", "singularity"))
         identity = take_identity(sandbox) if runtime.confined else None
         try:
-            image = runtime.pull(task["image"], sandbox.root, identity)
+            image = pull_once(runtime, task["image"], sandbox.root, identity)
         except ImagePullError as exc:
             self.log.error("Image pull of %s failed: %s", task["image"], exc)
             report.update(imagePullStatus="failed", final=True, succeeded=False, endTime=int(time.time()))
@@ -76,10 +78,11 @@ class ContainerTaskOperator(BaseOperator):
             spec = replace(spec, identity=identity, scratch=sandbox.scratch, forward_ports=_api_ports())
         self._manager = runtime.manager(spec, self.log)
         result = self._manager.run()
-        if self._interrupted:
+        if result is None or self._interrupted:
             # Not the task's doing: run it again when the scheduler can (a deleted job's run has
-            # already failed, so this changes nothing for it).
-            runtime.cleanup(image)
+            # already failed, so this changes nothing for it); a run let go of keeps its image.
+            if result is not None:
+                runtime.cleanup(image)
             raise AirflowRescheduleException(reschedule_date=_utcnow() + timedelta(seconds=1))
         report.update(
             exitCode=result.exit_code,
@@ -94,6 +97,8 @@ class ContainerTaskOperator(BaseOperator):
         retrying = not succeeded and not result.timed_out and ti.try_number <= ti.max_tries
         report.update(final=not retrying, succeeded=succeeded)
         self._publish(sandbox, ti, report)
+        if retrying:
+            Execution(spec.usage).clear()  # the retry is a new run, not a re-attach
         runtime.cleanup(image)
         if identity is not None and _job_over(job, self.index, report):
             release_identity(sandbox)
@@ -103,10 +108,14 @@ class ContainerTaskOperator(BaseOperator):
             raise RuntimeError(f"task {self.index} exited with code {result.exit_code}")
 
     def on_kill(self) -> None:
-        """Stopped from outside (the stack shutting down, or the job deleted): stop the container."""
+        """Stopped from outside: stop the container of a deleted job; else (the stack shutting
+        down, the task reset as orphaned) let it run for the next try to re-attach to."""
         self._interrupted = True
         if self._manager is not None:
-            self._manager.kill()
+            if self._sandbox is not None and self._sandbox.stop_file.exists():
+                self._manager.kill()
+            else:
+                self._manager.detach()
 
     def _wait_for_predecessor(self, sandbox: Sandbox, job: dict[str, Any]) -> None:
         if self.index == 0:

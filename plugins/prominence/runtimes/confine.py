@@ -84,6 +84,11 @@ class Network:
                 raise RuntimeError(f"pasta could not connect the job's network namespace (see {log_path})")
             time.sleep(0.01)
 
+    @property
+    def pid(self) -> int | None:
+        """pasta's pid, recorded so that a later try can end it once the run is over."""
+        return self._pasta.pid if self._pasta is not None else None
+
     def close(self) -> None:
         if self._pasta is not None and self._pasta.poll() is None:
             self._pasta.send_signal(signal.SIGTERM)
