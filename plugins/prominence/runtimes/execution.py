@@ -11,6 +11,7 @@ run that was stopped from outside, or that left no result, starts again. Every w
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -25,15 +26,18 @@ if TYPE_CHECKING:
     # The runtimes import this module through process.py; it needs their classes for types only.
     from prominence.runtimes.base import PullResult, Runtime
     from prominence.runtimes.identity import JobIdentity
+    from prominence.runtimes.spec import RunSpec
 
 BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 
 
 @dataclass(frozen=True)
 class Execution:
-    """The record files of the run whose GNU time output goes to `usage`."""
+    """The record files of the run whose GNU time output goes to `usage`; `key` tells that run
+    from another one that used the same file."""
 
     usage: Path
+    key: str = ""
 
     @property
     def record_file(self) -> Path:
@@ -49,7 +53,7 @@ class Execution:
         return self.usage.with_name(self.usage.name + ".lock")
 
     def started(self, pid: int, started: float, network: int | None, cgroup: Path | None) -> None:
-        record = {"pid": pid, "ticks": start_ticks(pid), "boot": boot_id(), "started": started}
+        record = {"key": self.key, "pid": pid, "ticks": start_ticks(pid), "boot": boot_id(), "started": started}
         record.update(network=network and {"pid": network, "ticks": start_ticks(network)}, cgroup=cgroup and str(cgroup))
         write_atomic(self.record_file, record)
 
@@ -68,6 +72,12 @@ class Execution:
         """Forget the run: the next start is a new run (a retry the job's policy asks for)."""
         self.exit_file.unlink(missing_ok=True)
         self.record_file.unlink(missing_ok=True)
+
+
+def run_key(spec: RunSpec) -> str:
+    """What one run is: its image and command (a later try of the task runs the same)."""
+    what = [spec.image.runtime, spec.image.target, spec.command, spec.workdir]
+    return hashlib.sha256(json.dumps(what).encode()).hexdigest()[:16]
 
 
 def pull_once(runtime: Runtime, image: str, sandbox: Path, identity: JobIdentity | None) -> PullResult:

@@ -65,7 +65,7 @@ class ProcessManager:
         self.runtime = runtime
         self.spec = spec
         self.log = logger or log
-        self.execution = execution.Execution(spec.usage)
+        self.execution = execution.Execution(spec.usage, execution.run_key(spec))
         self._process: subprocess.Popen | None = None
         self._pid = 0
         self._network: Network | None = None
@@ -84,6 +84,8 @@ class ProcessManager:
         of it (`detach`) or it ended without a result (stopped from outside): run it again."""
         with file_lock(self.execution.lock_file):
             record = self.execution.record()
+            if record and record.get("key") != self.execution.key:
+                record = None  # another run (another command) that used this usage file
             ended = self.execution.ended()
             if execution.running(record):
                 self.log.info("Re-attaching to the run started at %s, pid %d", time.ctime(record["started"]), record["pid"])
@@ -124,6 +126,7 @@ class ProcessManager:
                 start_new_session=True,
             )
         self._pid = self._process.pid
+        self.execution.started(self._pid, self._started, None, None)
         if identity is not None:
             self._connect(identity)
         network = self._network.pid if self._network is not None else None
