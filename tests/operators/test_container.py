@@ -174,7 +174,7 @@ def test_a_task_stopped_otherwise_leaves_its_run_to_the_next_try(make_sandbox, m
     with pytest.raises(RuntimeError, match="exited with code 4"):
         run_task(sandbox, ti=make_ti(try_number=2))
     report = sandbox.read_report(0)
-    assert (report["exitCode"], report["final"], report["imagePullStatus"]) == (4, True, "cached")
+    assert (report["exitCode"], report["final"], report["imagePullStatus"], report["retries"]) == (4, True, "cached", 0)
     assert report["wallTimeUsage"] >= 1.5
     assert sandbox.log("stdout").read_text() == "started\ndone\n"
 

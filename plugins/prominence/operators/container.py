@@ -51,7 +51,7 @@ class ContainerTaskOperator(BaseOperator):
 
         report: dict[str, Any] = {
             "index": self.index,
-            "retries": ti.try_number - 1,
+            "retries": _retries(sandbox.read_report(self.index)),
             "startTime": int(time.time()),
             "cpu": cpu_info(),
             # The worker that ran it: with Celery, one of several (execution.site).
@@ -192,6 +192,15 @@ def _job_over(job: dict[str, Any], index: int, report: dict[str, Any]) -> bool:
     if index == len(job["tasks"]) - 1 or report.get("error"):
         return True
     return not report["succeeded"] and not job.get("policies", {}).get("ignoreTaskFailures", False)
+
+
+def _retries(previous: dict[str, Any] | None) -> int:
+    """The retries the job's policy made (spec: `retries`): one more after a report that was not
+    final. Airflow's try number also counts the tries it re-ran after losing a task (an orphan
+    reset), which re-attach to the same run."""
+    if previous is None:
+        return 0
+    return previous.get("retries", 0) + (0 if previous.get("final") else 1)
 
 
 def _api_ports() -> tuple[int, ...]:
