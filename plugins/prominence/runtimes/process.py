@@ -43,7 +43,7 @@ LOG_CAP_SECONDS = 1.0
 GNU_TIME = "/usr/bin/time"
 SHEPHERD = Path(__file__).with_name("shepherd.py")
 # How often a wait looks at its run (a child of this process, or that of an earlier try).
-POLL_SECONDS = 0.05
+POLL_SECONDS = 0.1
 
 
 @dataclass(frozen=True)
