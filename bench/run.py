@@ -10,6 +10,8 @@ BENCH_SWEEP_ACCEPTED_MEMBERS (default 100,000, watched for 60 s then deleted); 0
 BENCH_EXECUTOR_JOBS (default 500; 0 skips) trivial jobs then run on stacks of their own with
 LocalExecutor and with Celery (one worker, two workers), `bench/executors.py`. The fair-share
 section (`bench/fairshare.py`) prints the late user's wait against the heavy user's as the ratio.
+BENCH_CHAOS_JOBS (default 500; 0 skips) trivial jobs and a BENCH_SWEEP_MEMBERS sweep then run on a
+stack of their own while a random component is SIGKILLed every 20 s for 5 minutes, `bench/chaos.py`.
 """
 
 from __future__ import annotations
@@ -24,13 +26,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench import executors, fairshare, latency, memory, rest, throughput, workflow_sweep  # noqa: E402
+from bench import chaos, executors, fairshare, latency, memory, rest, throughput, workflow_sweep  # noqa: E402
 from bench.stack import fresh_stack  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "latest.json"
 SWEEP_MEMBERS = int(os.environ.get("BENCH_SWEEP_MEMBERS", "200"))
 SWEEP_ACCEPTED_MEMBERS = int(os.environ.get("BENCH_SWEEP_ACCEPTED_MEMBERS", "100000"))
 EXECUTOR_JOBS = int(os.environ.get("BENCH_EXECUTOR_JOBS", str(executors.JOBS)))
+CHAOS_JOBS = int(os.environ.get("BENCH_CHAOS_JOBS", "500"))
 
 
 def rows_of(results: dict) -> list[tuple[str, float, str, float, str]]:
@@ -82,6 +85,12 @@ def rows_of(results: dict) -> list[tuple[str, float, str, float, str]]:
         rows.append((f"{name}: throughput, {r['jobs']} jobs", r["jobs_per_minute"], "", local["jobs_per_minute"], "jobs/min"))
         rows.append((f"{name}: submit → completed p50", r["latency_p50_s"], "", local["latency_p50_s"], "s"))
         rows.append((f"{name}: submit → completed p90", r["latency_p90_s"], "", local["latency_p90_s"], "s"))
+    if "chaos" in results:
+        c = results["chaos"]
+        label = f"chaos, {c['accepted']} jobs, {c['kills']} kills"
+        rows.append((f"{label}: lost", c["lost"], "0", 0, "jobs"))
+        rows.append((f"{label}: duplicated", c["duplicated"], "0", 0, "jobs"))
+        rows.append((f"{label}: worst recovery", c["worst_recovery_s"], "≤ 60", 60, "s"))
     return rows
 
 
@@ -106,6 +115,9 @@ def main() -> None:
             results["workflow_sweep_accepted"] = workflow_sweep.accepted(stack, SWEEP_ACCEPTED_MEMBERS)
     if EXECUTOR_JOBS:
         results["executors"] = executors.run(EXECUTOR_JOBS)
+    if CHAOS_JOBS:
+        with fresh_stack() as stack:
+            results["chaos"] = chaos.run(stack, CHAOS_JOBS, SWEEP_MEMBERS, every=20, duration=300)
     results["machine"] = {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}
     results["seconds"] = time.time() - started
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

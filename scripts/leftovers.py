@@ -16,6 +16,7 @@ import os
 import signal
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 MARKER = "PROMINENCE_STACK_HOME"
@@ -116,8 +117,36 @@ def kill(pid: int, sig: int) -> None:
         pass
 
 
-def sweep(run_dir: Path, home: Path, seen: dict[int, int]) -> list[int]:
-    """Terminate, then kill, every process left of the stack; return the survivors.
+@dataclass(frozen=True)
+class Swept:
+    """What a sweep found left of the stack (pid -> command line), and how each of them ended."""
+
+    found: dict[int, str]
+    terminated: list[int]
+    killed: list[int]
+    survivors: list[int]
+
+    def lines(self) -> list[str]:
+        """The report a user reads: nothing when nothing was left."""
+        if not self.found:
+            return []
+        out = [f"{len(self.found)} process(es) of the stack were still running after it stopped:"]
+        out += [f"  {pid} {command}" for pid, command in sorted(self.found.items())]
+        out.append(f"ended by SIGTERM: {len(self.terminated)}, killed by SIGKILL: {len(self.killed)}")
+        if self.survivors:
+            out.append(f"still running: {self.survivors}")
+        return out
+
+
+def command_of(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return "?"
+
+
+def sweep(run_dir: Path, home: Path, seen: dict[int, int]) -> Swept:
+    """Terminate, then kill, every process left of the stack; say which were found and how each ended.
 
     `seen` is a snapshot taken before stopping: processes whose parents died since were
     reparented to init and can no longer be found as descendants.
@@ -128,16 +157,20 @@ def sweep(run_dir: Path, home: Path, seen: dict[int, int]) -> list[int]:
         survivors = {pid for pid, start in seen.items() if (stat := proc_stat(pid)) and stat[2] == start}
         return sorted(survivors | now.keys())
 
-    for pid in left():
+    found = {pid: command_of(pid) for pid in left()}
+    for pid in found:
         kill(pid, signal.SIGTERM)
+    killed: list[int] = []
     if not wait_until(lambda: not left(), 5):
-        for pid in left():
+        killed = left()
+        for pid in killed:
             kill(pid, signal.SIGKILL)
         wait_until(lambda: not left(), 5)
     survivors = left()
     if not survivors:
         (run_dir / "sessions").unlink(missing_ok=True)
-    return survivors
+    terminated = [pid for pid in found if pid not in killed]
+    return Swept(found, terminated, [pid for pid in killed if pid not in survivors], survivors)
 
 
 LIBC = ctypes.CDLL(None, use_errno=True)

@@ -285,15 +285,18 @@ def read_text(path: Path) -> str | None:
 
 def stop_all(stack: Stack) -> list[int]:
     """Stop supervisord (the scheduler first, then the other components), then sweep whatever
-    survived it or ran without it, e.g. a task that outlived its scheduler. Returns survivors."""
+    survived it or ran without it, e.g. a task that outlived its scheduler, saying what it found
+    and how it ended each. Returns survivors."""
     seen = stack_processes(stack.path("run"), stack.home)
     if stack.pid("supervisor") is not None:
         supervision.stop(stack)
         wait_until(lambda: stack.pid("supervisor") is None, supervision.STOP_GRACE + 10)
-    remaining = sweep(stack.path("run"), stack.home, seen)
+    swept = sweep(stack.path("run"), stack.home, seen)
+    for line in swept.lines():
+        print(line, file=sys.stderr)
     for pid_file in stack.path("run").glob("*.pid"):
         pid_file.unlink(missing_ok=True)
-    return remaining
+    return swept.survivors
 
 
 def cmd_down(stack: Stack) -> int:

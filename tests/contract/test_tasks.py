@@ -1,6 +1,6 @@
 """A run's conf holds the job under one key, and a conf of anything else carries no job."""
 
-from prominence.contract.tasks import CONF_KEY, job_conf, run_id_for, task_retries_used
+from prominence.contract.tasks import CONF_KEY, job_conf, run_id_for
 
 JOB = {"job_id": 7, "uuid": "u", "sandbox": "/s", "cpus": 2}
 
@@ -15,11 +15,3 @@ def test_a_conf_without_the_key_has_no_job():
 
 def test_run_ids_are_deterministic_per_job():
     assert run_id_for(7) == run_id_for(7) == "job-7" != run_id_for(8)
-
-
-def test_task_retries_count_from_the_jobs_current_attempt():
-    # Two task retries allowed: the first attempt's third try used two ...
-    assert task_retries_used(try_number=3, max_tries=2, task_retries=2) == 2
-    # ... and after a job retry cleared the run at try 3 (max_tries 3 + 2), its first try used none.
-    assert task_retries_used(try_number=4, max_tries=5, task_retries=2) == 0
-    assert task_retries_used(try_number=6, max_tries=5, task_retries=2) == 2

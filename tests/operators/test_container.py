@@ -12,6 +12,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowRescheduleExcept
 
 from prominence.contract.tasks import REPORT_KEY, WALLTIME_EXCEEDED
 from prominence.operators.container import ContainerTaskOperator
+from prominence.runtimes import execution
 
 
 def job(*commands: str, image: str = "noop:1", **fields: Any) -> dict[str, Any]:
@@ -59,6 +60,7 @@ def test_a_nonzero_exit_fails_the_task_and_is_final_on_the_last_try(make_sandbox
     with pytest.raises(RuntimeError):
         run_task(sandbox, ti=make_ti(try_number=2, max_tries=1))
     assert (sandbox.read_report(0)["final"], sandbox.read_report(0)["retries"]) == (True, 1)
+    assert sandbox.log("stderr").read_text() == "oops\noops\n", "the policy's retry is a new run"
 
 
 def test_the_walltime_covers_all_tasks_and_kills_the_last(make_sandbox, make_ti) -> None:
@@ -121,29 +123,64 @@ def test_an_image_pull_failure_fails_the_task_without_running_it(make_sandbox, m
     assert not (sandbox.home / "ran").exists()
 
 
-def test_a_killed_task_stops_its_process_within_seconds_and_is_rescheduled(make_sandbox) -> None:
-    sandbox = make_sandbox(job("echo started ; sleep 60"))
-    operator = ContainerTaskOperator(task_id="task", index=0)
+def start_in_thread(operator: ContainerTaskOperator, context: dict[str, Any]) -> tuple[threading.Thread, list]:
     raised: list[BaseException] = []
 
     def execute() -> None:
         try:
-            operator.execute(sandbox.context())
+            operator.execute(context)
         except BaseException as exc:  # noqa: BLE001
             raised.append(exc)
 
     thread = threading.Thread(target=execute)
     thread.start()
+    return thread, raised
+
+
+def wait_for_stdout(sandbox, text: str) -> None:
     deadline = time.monotonic() + 10
-    while sandbox.log("stdout").read_text() != "started\n":
+    while sandbox.log("stdout").read_text() != text:
         assert time.monotonic() < deadline, "the task never started"
         time.sleep(0.02)
+
+
+def test_a_deleted_jobs_task_stops_its_process_within_seconds_and_is_rescheduled(make_sandbox) -> None:
+    sandbox = make_sandbox(job("echo started ; sleep 60"))
+    operator = ContainerTaskOperator(task_id="task", index=0)
+    thread, raised = start_in_thread(operator, sandbox.context())
+    wait_for_stdout(sandbox, "started\n")
+    sandbox.stop_file.touch()  # as the api-server's delete does before failing the run
     killed = time.monotonic()
     operator.on_kill()
     thread.join(10)
     assert time.monotonic() - killed < 3
     assert [type(exc) for exc in raised] == [AirflowRescheduleException]
     assert sandbox.read_report(0) is None
+    assert not execution.running(operator._manager.execution.record())
+
+
+def test_a_task_stopped_otherwise_leaves_its_run_to_the_next_try(make_sandbox, make_ti) -> None:
+    """The scheduler died and reset the task as orphaned: the next try re-attaches, the
+    container runs once."""
+    sandbox = make_sandbox(job("echo started ; sleep 1.5 ; echo done ; exit 4"))
+    operator = ContainerTaskOperator(task_id="task", index=0)
+    thread, raised = start_in_thread(operator, sandbox.context(make_ti(try_number=1)))
+    wait_for_stdout(sandbox, "started\n")
+    operator.on_kill()
+    thread.join(10)
+    assert [type(exc) for exc in raised] == [AirflowRescheduleException]
+    assert execution.running(operator._manager.execution.record())
+
+    with pytest.raises(RuntimeError, match="exited with code 4"):
+        run_task(sandbox, ti=make_ti(try_number=2))
+    report = sandbox.read_report(0)
+    assert (report["exitCode"], report["final"], report["imagePullStatus"], report["retries"]) == (4, True, "cached", 0)
+    assert report["wallTimeUsage"] >= 1.5
+    assert sandbox.log("stdout").read_text() == "started\ndone\n"
+
+    with pytest.raises(RuntimeError, match="exited with code 4"):
+        run_task(sandbox, ti=make_ti(try_number=3))
+    assert sandbox.log("stdout").read_text() == "started\ndone\n", "a finished run is taken, not run again"
 
 
 def test_a_sidecar_runs_beside_each_other_task_and_stops_with_it(make_sandbox) -> None:

@@ -14,6 +14,7 @@ from sqlalchemy.pool import StaticPool
 
 from prominence.auth.identity import Identity
 from prominence.config import get_settings
+from prominence.engine import resources, runs
 from prominence.rest.app import create_app
 from prominence.rest.deps import current_identity, sessions
 from prominence.storage.s3 import get_store
@@ -28,7 +29,12 @@ def engine():
 
 
 @pytest.fixture
-def app(engine):
+def app(engine, monkeypatch):
+    # Airflow's tables are not in the test's database: the pool's figures (GET /resources,
+    # admission) see no runs and the configured cpus.
+    monkeypatch.setattr(runs, "run_confs", lambda session, job_ids: {})
+    monkeypatch.setattr(resources, "pool_slots", lambda session: get_settings().worker_cpus)
+
     @contextmanager
     def scope():
         with Session(engine) as session, session.begin():

@@ -15,6 +15,7 @@ import base64
 import json
 import os
 import shutil
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +65,12 @@ class Sandbox:
         """The running task's namespaces (contract/namespace.py), present while a task runs."""
         return self.root / "json" / "namespace.json"
 
+    @property
+    def stop_file(self) -> Path:
+        """Written when the job is deleted: its running container is killed, not left to a
+        later try to re-attach to (`runtimes/execution.py`)."""
+        return self.root / "stopped"
+
     def log(self, stream: str) -> Path:
         return self.root / "logs" / stream
 
@@ -96,9 +103,7 @@ class Sandbox:
             return None
 
     def write_json(self, path: Path, value: Any) -> None:
-        tmp = path.with_suffix(".tmp")
-        _write_private(tmp, json.dumps(value))
-        tmp.replace(path)
+        _replace_private(path, json.dumps(value))
 
     def create(self, job: dict[str, Any], token: str) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -135,10 +140,7 @@ class Sandbox:
             return None
 
     def write_report(self, index: int, report: dict[str, Any]) -> None:
-        path = self.report_file(index)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(report))
-        tmp.replace(path)
+        _replace_private(self.report_file(index), json.dumps(report))
 
     def log_view(self, stream: str) -> LogView | None:
         """The log as served: at most the stored cap, then the cut marker; None when absent."""
@@ -202,6 +204,14 @@ class LogView:
         if end > self.limit and self.file_size > self.limit:
             marker = cut_marker(self.limit)
             yield marker[max(start - self.limit, 0) : end - self.limit]
+
+
+def _replace_private(path: Path, text: str) -> None:
+    """Write `path` whole or not at all: a temporary file of this thread, then a rename (two
+    tries of a task may write a report at once while the API reads it)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    _write_private(tmp, text)
+    tmp.replace(path)
 
 
 def _write_private(path: Path, text: str) -> None:

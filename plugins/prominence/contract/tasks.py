@@ -26,12 +26,6 @@ def job_conf(conf: dict[str, Any] | None) -> dict[str, Any]:
     return (conf or {}).get(CONF_KEY, {})
 
 
-def task_retries_used(try_number: int, max_tries: int, task_retries: int) -> int:
-    """Task retries used in this attempt of the job: a job retry clears the run and gives each
-    task instance `task_retries` more tries from its last one (scheduler/retry.py)."""
-    return max(try_number - 1 - (max_tries - task_retries), 0)
-
-
 def run_id_for(job_id: int) -> str:
     """Deterministic, so creating a run twice for one job fails instead of running it twice."""
     return f"job-{job_id}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -18,6 +19,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from prominence.config import get_settings
+from prominence.contract.sandbox import Sandbox
 from prominence.contract.tasks import (
     CONF_KEY,
     CONTAINER_TASK,
@@ -124,6 +126,10 @@ def stop_run(session: Session, job_id: int) -> bool:
     run = DagRun.find(dag_id=dag_id, run_id=run_id_for(job_id), session=session)
     if not run or run[0].state not in (DagRunState.QUEUED, DagRunState.RUNNING):
         return False
+    if sandbox := job_conf(run[0].conf).get("sandbox"):
+        # Before the run fails: its task, told to stop, then kills its container instead of
+        # leaving it to a later try to re-attach to.
+        Sandbox(Path(sandbox)).stop_file.touch()
     dag = DBDagBag().get_dag_for_run(run[0], session=session)
     set_dag_run_state_to_failed(dag=dag, run_id=run[0].run_id, commit=True, session=session)
     return True

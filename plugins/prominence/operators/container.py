@@ -23,13 +23,14 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowRescheduleExcept
 
 from prominence.config import get_settings
 from prominence.contract.sandbox import Sandbox
-from prominence.contract.tasks import MEMORY_EXCEEDED, REPORT_KEY, WALLTIME_EXCEEDED, job_conf, task_retries_used
+from prominence.contract.tasks import MEMORY_EXCEEDED, REPORT_KEY, WALLTIME_EXCEEDED, job_conf
 from prominence.operators.binds import artifact_binds, home_relative
 from prominence.operators.handover import release_identity, take_identity
 from prominence.operators.images import image_source
 from prominence.operators.substitution import substitute_ids
 from prominence.runtimes import ImagePullError, PreparedRun, RunSpec, get_runtime
 from prominence.runtimes.base import Runtime
+from prominence.runtimes.execution import Execution, pull_once
 from prominence.runtimes.identity import JobIdentity
 from prominence.runtimes.mpi import MPI_TYPES, mpi_command, mpi_env, mpi_processes
 from prominence.runtimes.process import ProcessManager, cpu_info
@@ -45,11 +46,12 @@ class ContainerTaskOperator(BaseOperator):
         self.index = index
         self._manager: ProcessManager | None = None
         self._sidecars: list[ProcessManager] = []
+        self._sandbox: Sandbox | None = None
         self._interrupted = False
 
     def execute(self, context: Any) -> None:
         conf = job_conf(context["dag_run"].conf)
-        sandbox = Sandbox(Path(conf["sandbox"]))
+        sandbox = self._sandbox = Sandbox(Path(conf["sandbox"]))
         job = sandbox.read_job()
         task = job["tasks"][self.index]
         ti = context["ti"]
@@ -61,7 +63,7 @@ class ContainerTaskOperator(BaseOperator):
 
         report: dict[str, Any] = {
             "index": self.index,
-            "retries": task_retries_used(ti.try_number, ti.max_tries, int(conf.get("task_retries", 0))),
+            "retries": _retries(sandbox.read_report(self.index)),
             "startTime": int(time.time()),
             "cpu": cpu_info(),
             # The worker that ran it: with Celery, one of several (execution.site).
@@ -75,12 +77,12 @@ class ContainerTaskOperator(BaseOperator):
         identity = take_identity(sandbox) if confined else None
         pulling = task["image"]
         try:
-            image = runtime.pull(pulling, sandbox.root, identity, image_source(sandbox, job, task))
+            image = pull_once(runtime, pulling, sandbox.root, identity, image_source(sandbox, job, task))
             sidecar_images = []
             for i, sidecar_runtime in sidecars:
                 pulling = job["tasks"][i]["image"]
                 source = image_source(sandbox, job, job["tasks"][i])
-                sidecar_images.append((i, sidecar_runtime, sidecar_runtime.pull(pulling, sandbox.root, identity, source)))
+                sidecar_images.append((i, sidecar_runtime, pull_once(sidecar_runtime, pulling, sandbox.root, identity, source)))
         except ImagePullError as exc:
             self.log.error("Image pull of %s failed: %s", pulling, exc)
             report.update(imagePullStatus="failed", final=True, succeeded=False, endTime=int(time.time()))
@@ -106,10 +108,11 @@ class ContainerTaskOperator(BaseOperator):
             result = self._manager.run()
         finally:
             self._stop_sidecars()
-        if self._interrupted:
+        if result is None or self._interrupted:
             # Not the task's doing: run it again when the scheduler can (a deleted job's run has
-            # already failed, so this changes nothing for it).
-            runtime.cleanup(image)
+            # already failed, so this changes nothing for it); a run let go of keeps its image.
+            if result is not None:
+                runtime.cleanup(image)
             raise AirflowRescheduleException(reschedule_date=_utcnow() + timedelta(seconds=1))
         report.update(
             exitCode=result.exit_code,
@@ -128,6 +131,8 @@ class ContainerTaskOperator(BaseOperator):
         retrying = not succeeded and "error" not in report and ti.try_number <= ti.max_tries
         report.update(final=not retrying, succeeded=succeeded)
         self._publish(sandbox, ti, report)
+        if retrying:
+            Execution(spec.usage).clear()  # the retry is a new run, not a re-attach
         runtime.cleanup(image)
         if identity is not None and _job_over(job, self.index, report):
             release_identity(sandbox)
@@ -139,11 +144,16 @@ class ContainerTaskOperator(BaseOperator):
             raise RuntimeError(f"task {self.index} exited with code {result.exit_code}")
 
     def on_kill(self) -> None:
-        """Stopped from outside (the stack shutting down, or the job deleted): stop the container."""
+        """Stopped from outside: stop the container of a deleted job; else (the stack shutting
+        down, the task reset as orphaned) let it run for the next try to re-attach to."""
         self._interrupted = True
-        for manager in [self._manager, *self._sidecars]:
-            if manager is not None:
-                manager.kill()
+        if self._manager is not None:
+            if self._sandbox is not None and self._sandbox.stop_file.exists():
+                self._manager.kill()
+            else:
+                self._manager.detach()
+        for manager in self._sidecars:
+            manager.kill()
 
     def _stop_sidecars(self) -> None:
         """Spec §13.6: the job's sidecars end with the task they ran beside."""
@@ -151,7 +161,7 @@ class ContainerTaskOperator(BaseOperator):
             manager.kill()
         for manager in self._sidecars:
             result = manager.wait()
-            self.log.info("Sidecar stopped (exit code %s)", result.exit_code)
+            self.log.info("Sidecar stopped (exit code %s)", None if result is None else result.exit_code)
         self._sidecars = []
 
     def _wait_for_predecessor(self, sandbox: Sandbox, job: dict[str, Any]) -> None:
@@ -251,6 +261,15 @@ def _confine(
     if identity is None or not runtime.confined:
         return spec
     return replace(spec, identity=identity, scratch=sandbox.scratch, forward_ports=_api_ports(), namespace_record=record)
+
+
+def _retries(previous: dict[str, Any] | None) -> int:
+    """The retries the job's policy made (spec: `retries`): one more after a report that was not
+    final. Airflow's try number also counts the tries it re-ran after losing a task (an orphan
+    reset), which re-attach to the same run."""
+    if previous is None:
+        return 0
+    return previous.get("retries", 0) + (0 if previous.get("final") else 1)
 
 
 def _api_ports() -> tuple[int, ...]:

@@ -87,6 +87,11 @@ class Network:
             time.sleep(0.01)
         return target
 
+    @property
+    def pid(self) -> int | None:
+        """pasta's pid, recorded so that a later try can end it once the run is over."""
+        return self._pasta.pid if self._pasta is not None else None
+
     def close(self) -> None:
         if self._pasta is not None and self._pasta.poll() is None:
             self._pasta.send_signal(signal.SIGTERM)

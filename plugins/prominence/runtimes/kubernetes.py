@@ -261,6 +261,11 @@ class PodRun:
         """Delete the pod (and its Secret) now, from another thread: this runs in a signal handler."""
         threading.Thread(target=self.delete, name=f"delete-{self.name}", daemon=True).start()
 
+    def detach(self) -> None:
+        """A pod is not re-attached to by a later try yet (issue 12 item 1 covers process runs):
+        the task stopping stops its pod."""
+        self.kill()
+
     def delete(self) -> None:
         self.manager.delete_pod(self.pod)
         try:

@@ -4,6 +4,8 @@ walltime, kill the group, and measure what it used.
 The operator decides what to run and what the outcome means; this class only runs it (the
 split of the Kubernetes provider's pod operator and pod manager). A run with an identity is
 confined (`confine.py`): the job's uid, namespaces of its own, only the API's port on loopback.
+A run is started at most once: `execution.py` records it, and a later try of the task
+re-attaches to it (or takes its result) instead of starting it again.
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ import os
 import shlex
 import signal
 import subprocess
+import sys
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import astuple, dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,7 +26,9 @@ from typing import TYPE_CHECKING
 from prominence.config import get_settings
 from prominence.contract.namespace import write_record
 from prominence.contract.sandbox import cap_log
+from prominence.runtimes import execution
 from prominence.runtimes.confine import MemoryLimit, Network, confined_argv
+from prominence.runtimes.errors import file_lock
 from prominence.runtimes.identity import JobIdentity
 from prominence.runtimes.spec import RunSpec
 from prominence.runtimes.tee import open_copy, start_pump
@@ -38,6 +43,9 @@ KILL_GRACE_SECONDS = 5
 # How often a running task's logs are cut back to the stored cap (PROMINENCE_MAX_LOG_BYTES).
 LOG_CAP_SECONDS = 1.0
 GNU_TIME = "/usr/bin/time"
+SHEPHERD = Path(__file__).with_name("shepherd.py")
+# How often a wait looks at its run (a child of this process, or that of an earlier try).
+POLL_SECONDS = 0.1
 
 
 @dataclass(frozen=True)
@@ -56,25 +64,45 @@ class RunResult:
 
 
 class ProcessManager:
-    """Runs one `RunSpec` with its runtime; `kill` may be called from any thread or a signal handler."""
+    """Runs one `RunSpec` with its runtime; `kill` and `detach` may be called from any thread or a
+    signal handler."""
 
     def __init__(self, runtime: Runtime, spec: RunSpec, logger: logging.Logger | None = None) -> None:
         self.runtime = runtime
         self.spec = spec
         self.log = logger or log
+        self.execution = execution.Execution(spec.usage, execution.run_key(spec))
         self._process: subprocess.Popen | None = None
+        self._pid = 0
         self._network: Network | None = None
         self._memory: MemoryLimit | None = None
         self._started = 0.0
         self._pump: threading.Thread | None = None
+        self._stopped = False
+        self._detached = threading.Event()
 
     @property
     def pid(self) -> int:
-        """The run's first process, leader of its process group."""
-        return self._process.pid
+        """The run's first process (the shepherd), leader of its process group."""
+        return self._pid
 
-    def run(self) -> RunResult:
-        self.start()
+    def run(self) -> RunResult | None:
+        """Start the run, or re-attach to the one an earlier try started; None when this try let go
+        of it (`detach`) or it ended without a result (stopped from outside): run it again."""
+        with file_lock(self.execution.lock_file):
+            record = self.execution.record()
+            if record and record.get("key") != self.execution.key:
+                record = None  # another run (another command) that used this usage file
+            ended = self.execution.ended()
+            if execution.running(record):
+                self.log.info("Re-attaching to the run started at %s, pid %d", time.ctime(record["started"]), record["pid"])
+                self._pid, self._started = record["pid"], record["started"]
+            elif record and ended and not ended.get("interrupted"):
+                self.log.info("Taking the result of the run started at %s", time.ctime(record["started"]))
+                return self._result(ended)
+            else:
+                self.execution.clear()
+                self.start()
         return self.wait()
 
     def start(self) -> None:
@@ -93,7 +121,8 @@ class ProcessManager:
             argv = [GNU_TIME, "-q", "-f", "%M %U %S", "-o", str(self.spec.usage), "--", *argv]
         self.log.info("Running %s", shlex.join(argv))
         copy = self._open_copy()
-        self._started = time.monotonic()
+        argv = [sys.executable, "-I", str(SHEPHERD), str(self.execution.exit_file), "--", *argv]
+        self._started = time.time()
         with self.spec.stdout.open("ab") as out, self.spec.stderr.open("ab") as err:
             self._process = subprocess.Popen(
                 argv,
@@ -106,8 +135,13 @@ class ProcessManager:
             )
         if copy is not None:
             self._pump = start_pump(self._process.stdout, self.spec.stdout, copy)
+        self._pid = self._process.pid
+        self.execution.started(self._pid, self._started, None, None)
         if identity is not None:
             self._connect(identity)
+        network = self._network.pid if self._network is not None else None
+        cgroup = self._memory.path if self._memory is not None else None
+        self.execution.started(self._pid, self._started, network, cgroup)
 
     def _open_copy(self) -> int | None:
         """The task's `stdout` file, or None (none asked for, or it cannot be written: logged)."""
@@ -136,36 +170,69 @@ class ProcessManager:
             self._process.wait()
             raise
 
-    def wait(self) -> RunResult:
-        """Reap the process, killing its group when the walltime budget is spent."""
+    def wait(self) -> RunResult | None:
+        """Wait for the run (reaping it when this try started it), killing its group when the
+        walltime budget is spent; None when detached or when it ended without a result."""
         budget = self.spec.walltime_seconds
-        timer = threading.Timer(budget, self.kill)
+        timer = threading.Timer(max(budget - (time.time() - self._started), 0.0), self._kill, kwargs={"timeout": True})
         timer.daemon = True
         timer.start()
         ended = threading.Event()
         threading.Thread(target=self._cap_logs, args=(ended,), name="prominence-log-cap", daemon=True).start()
-        _, status, rusage = os.wait4(self._process.pid, 0)
-        ended.set()
-        timer.cancel()
+        try:
+            status = self._reap() if self._process is not None else self._watch()
+        finally:
+            ended.set()
+            timer.cancel()
+        if status is None:
+            return None
         if self.spec.namespace_record is not None:
             self.spec.namespace_record.unlink(missing_ok=True)
         if self._pump is not None:
             # Output still buffered in the pipe; a process the run left behind may hold it open.
             self._pump.join(KILL_GRACE_SECONDS)
         self._cap_once()
-        if self._network is not None:
-            self._network.close()
-        memory = self._memory.usage() if self._memory is not None else None
-        if self._memory is not None:
-            self._memory.remove()
-        wall = time.monotonic() - self._started
-        # Reaped here, so Popen must not wait for it again.
-        self._process.returncode = os.waitstatus_to_exitcode(status)
-        result = self.record(self._process.returncode, wall, rusage, timed_out=wall >= budget)
-        if memory is None:
-            return result
-        peak_kb = None if memory.peak_bytes is None else memory.peak_bytes // 1000
-        return replace(result, memory_exceeded=memory.oom_killed, max_memory_kb=peak_kb)
+        memory = None
+        if self._process is not None:
+            if self._network is not None:
+                self._network.close()
+            if self._memory is not None:
+                memory = self._memory.usage()
+                self._memory.remove()
+        else:
+            execution.release_leftovers(self.execution.record() or {})
+        exit_code, wall, cpu, rss = status
+        result = self.record(exit_code, wall, cpu, rss, timed_out=wall >= budget)
+        if memory is not None:
+            peak_kb = None if memory.peak_bytes is None else memory.peak_bytes // 1000
+            result = replace(result, memory_exceeded=memory.oom_killed, max_memory_kb=peak_kb)
+        self.execution.end(*astuple(result)[:4], timed_out=result.timed_out, interrupted=self._stopped and not result.timed_out)
+        return None if self._stopped and not result.timed_out else result
+
+    def _reap(self) -> tuple[int, float, float, int] | None:
+        """The exit code and usage of our child, None once detached (it keeps running)."""
+        while not self._detached.wait(POLL_SECONDS):
+            pid, status, rusage = os.wait4(self._pid, os.WNOHANG)
+            if pid:
+                # Reaped here, so Popen must not wait for it again.
+                self._process.returncode = os.waitstatus_to_exitcode(status)
+                cpu = rusage.ru_utime + rusage.ru_stime
+                return self._process.returncode, time.time() - self._started, cpu, rusage.ru_maxrss
+        return None
+
+    def _watch(self) -> tuple[int, float, float, int] | None:
+        """The end of an earlier try's run, as its shepherd recorded it; None when detached or
+        when nothing recorded it (the run's processes were killed outright)."""
+        record = self.execution.record()
+        while execution.running(record):
+            if self._detached.wait(POLL_SECONDS):
+                return None
+        ended = self.execution.ended()
+        if ended is None:
+            self.log.warning("The run of pid %d ended without recording its exit", self._pid)
+            return None
+        self._stopped = self._stopped or ended["interrupted"]
+        return ended["exitCode"], time.time() - self._started, ended["cpuSeconds"], ended["maxRssKb"]
 
     def _cap_logs(self, ended: threading.Event) -> None:
         """Keep the stored logs within the cap while the run writes (it appends after each cut)."""
@@ -179,29 +246,43 @@ class ProcessManager:
                 self.log.warning("%s passed %d bytes and was cut", path.name, limit)
 
     def kill(self) -> None:
-        """SIGTERM the process group now and SIGKILL it after a grace period.
+        """Stop the run: SIGTERM its process group now and SIGKILL it after a grace period.
 
-        It returns at once: it runs in a signal handler (the task being stopped) and in the
-        walltime timer, while `wait` reaps the process.
+        It returns at once: it runs in a signal handler (the task being stopped) while `wait`
+        reaps the process.
         """
-        if self._process is None:
+        self._kill(timeout=False)
+
+    def detach(self) -> None:
+        """Let go of the run, which keeps running: the task's next try re-attaches to it."""
+        self._detached.set()
+
+    def _kill(self, *, timeout: bool) -> None:
+        if not self._pid:
             return
-        pid = self._process.pid
+        self._stopped = self._stopped or not timeout
+        pid = self._pid
+        if self._process is None and not execution.running(self.execution.record()):
+            return
         _signal_group(pid, signal.SIGTERM)
         timer = threading.Timer(KILL_GRACE_SECONDS, _signal_group, args=(pid, signal.SIGKILL))
         timer.daemon = True
         timer.start()
 
-    def record(self, exit_code: int, wall: float, rusage, *, timed_out: bool) -> RunResult:
+    def record(self, exit_code: int, wall: float, cpu: float, rss: int, *, timed_out: bool) -> RunResult:
         """The run's usage: GNU time's line where it wrote one (not when the run was killed), else
         the reaped child's own rusage."""
-        cpu, rss = rusage.ru_utime + rusage.ru_stime, rusage.ru_maxrss
         try:
             measured_rss, user, system = self.spec.usage.read_text().split()[-3:]
             cpu, rss = float(user) + float(system), int(measured_rss)
         except (OSError, ValueError):
             pass
         return RunResult(exit_code, round(wall, 3), round(cpu, 3), rss, timed_out)
+
+    def _result(self, ended: dict) -> RunResult:
+        """An ended run's result as the try that watched its end wrote it."""
+        result = self.record(ended["exitCode"], ended["wallSeconds"], ended["cpuSeconds"], ended["maxRssKb"], timed_out=False)
+        return replace(result, timed_out=bool(ended.get("timedOut")))
 
 
 def _signal_group(pid: int, sig: int) -> None:

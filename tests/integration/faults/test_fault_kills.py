@@ -22,12 +22,8 @@ from tests.integration.faults.helpers import (
 )
 from tests.integration.test_workflows import jobs_of, submit, wait
 
-# A task still running when the scheduler dies is reset as orphaned and started again: the container
-# does not yet re-attach (issue 12, item 1), so that case is expected to fail until it does.
-SCHEDULER_KILL = pytest.param(("scheduler",), marks=pytest.mark.xfail(reason="no re-attach yet (issue 12 item 1)"))
 
-
-@pytest.mark.parametrize("components", [SCHEDULER_KILL, ("api-server",), ("triggerer", "dag-processor", "reconciler")])
+@pytest.mark.parametrize("components", [("scheduler",), ("api-server",), ("triggerer", "dag-processor", "reconciler")])
 def test_a_killed_component_costs_no_job(stack, alice, sample_image, components):
     component = "-".join(components)
     submitted = [marked(sample_image, 6) for _ in range(3)]
