@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1024 * 1024
     # A job's stdout and stderr: stored up to this many bytes each, then cut with a marker line.
     max_log_bytes: int = 100 * 1024 * 1024
+    # Bytes of a task's container output also copied into its Airflow task log (runtimes/follow.py).
+    task_log_bytes: int = 1024 * 1024
     # The most one stdout/stderr request answers (clients read on from `offset`); streamed.
     max_log_read_bytes: int = 16 * 1024 * 1024
     # Sandboxes of ended jobs and workflows are deleted this long after they ended.

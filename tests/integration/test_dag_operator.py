@@ -85,3 +85,15 @@ def test_a_dag_scheduled_on_a_jobs_output_runs_when_the_job_uploads_it(stack, al
             f"/dags/{consumer}/dagRuns/{done[0]['dag_run_id']}/taskInstances/locate_result/xcomEntries/return_value"
         ).json()["value"]
     assert located["job_id"] == job_id and located["key"].endswith("result.txt") and located["size"] == 3
+
+
+def test_the_task_log_carries_the_containers_output(stack, alice, sample_image):
+    """What a user sees in the Airflow UI's log of a job's task: the container's own lines."""
+    job_id = alice.submit(job(sample_image, "sh -c 'echo hello from the container; echo oops >&2'"))
+    assert alice.wait(job_id)["status"] == "completed"
+    with admin_client(stack) as client:
+        path = f"/dags/prominence_job/dagRuns/job-{job_id}/taskInstances/task/logs/1"
+        response = client.get(path, params={"map_index": 0}, headers={"Accept": "application/json"})
+    assert response.status_code == 200, response.text
+    lines = [entry.get("event", "") for entry in response.json()["content"] if isinstance(entry, dict)]
+    assert "[stdout] hello from the container" in lines and "[stderr] oops" in lines, lines

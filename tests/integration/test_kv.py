@@ -3,6 +3,7 @@ API from inside their containers with busybox's wget, as their owner and as nobo
 
 from __future__ import annotations
 
+import base64
 import json
 import shlex
 import subprocess
@@ -50,14 +51,15 @@ def test_a_job_lists_its_jobs_and_submits_a_child_as_its_owner(alice, bob, sampl
         f"wget -q -O- --header \"$auth\" --header 'Content-Type: application/json' "
         f"--post-data '{json.dumps(child)}' \"$PROMINENCE_URL/jobs\"; echo; "
         'wget -q -O- --header "$auth" "$PROMINENCE_URL/jobs?id=$PROMINENCE_JOB_ID"; echo; '
-        'echo "$PROMINENCE_TOKEN"'
+        # Only the claims: the token itself would be in the task log, which no token may reach.
+        'echo "$PROMINENCE_TOKEN" | cut -d. -f2'
     )
     submitted = time.time()
     resources = {"nodes": 1, "cpus": 1, "memory": 1, "disk": 10, "walltime": 30}
     parent_id = alice.submit(job(sample_image, in_container(script), runtime="udocker", resources=resources))
     done = alice.wait(parent_id)
     assert done["execution"]["tasks"][0]["exitCode"] == 0, alice.stdout(parent_id, "stderr")
-    created, listed, token = alice.stdout(parent_id).splitlines()
+    created, listed, payload = alice.stdout(parent_id).splitlines()
 
     child_id = json.loads(created)["id"]
     assert [item["id"] for item in json.loads(listed)] == [parent_id]
@@ -67,7 +69,7 @@ def test_a_job_lists_its_jobs_and_submits_a_child_as_its_owner(alice, bob, sampl
     assert child_id in alice.ids("/jobs", all="true")
     assert bob.client.get(f"/jobs/{child_id}").json() == []
 
-    claims = jwt.decode(token, options={"verify_signature": False})
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     assert claims["username"] == "alice" and claims["job"]
     assert int(submitted) + TOKEN_MARGIN + 2 * 30 * 60 <= claims["exp"] <= time.time() + TOKEN_MARGIN + 2 * 30 * 60
 

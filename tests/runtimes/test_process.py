@@ -1,4 +1,9 @@
-"""The process manager keeps a running task's stored logs within PROMINENCE_MAX_LOG_BYTES."""
+"""The process manager keeps a running task's stored logs within PROMINENCE_MAX_LOG_BYTES and
+copies the container's output into the task log."""
+
+import logging
+import threading
+import time
 
 from prominence.config import get_settings
 from prominence.contract.sandbox import cut_marker
@@ -43,7 +48,7 @@ def _spec(tmp_path, steps: str, **extra) -> RunSpec:
     return RunSpec(
         image=runtime.pull("noop:1", tmp_path),
         command=tuple(steps.split()),
-        env={},
+        env=extra.pop("env", {}),
         workdir=str(home),
         home=home,
         tmp=tmp_path,
@@ -73,3 +78,32 @@ def test_a_task_stdout_file_never_follows_a_link_out_of_the_home(tmp_path):
     assert ProcessManager(get_runtime("noop"), spec).run().exit_code == 0
     assert outside.read_text() == "kept\n" and not (tmp_path / "task.log").exists()
     assert spec.stdout.read_text() == "out\nagain\n"
+
+
+def test_the_containers_output_is_in_the_task_log_as_it_runs(tmp_path, caplog):
+    """Each line the run writes shows in the task's log with its stream, while it runs, the job's
+    token hidden; earlier content of the job's files (an earlier task's) does not."""
+    steps = "echo first ; warn oops ; sleep 2.5 ; echo last the-jobs-token"
+    spec = _spec(tmp_path, steps, env={"PROMINENCE_TOKEN": "the-jobs-token"})
+    spec.stdout.write_text("an earlier task\n")
+    logger = logging.getLogger("task-log-test")
+    manager = ProcessManager(get_runtime("noop"), spec, logger)
+    with caplog.at_level(logging.INFO, logger="task-log-test"):
+        thread = threading.Thread(target=manager.run)
+        thread.start()
+        deadline = time.monotonic() + 10
+        while "[stdout] first" not in caplog.messages and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert thread.is_alive(), "the line must show while the run still runs"
+        thread.join(30)
+    output = [message for message in caplog.messages if message.startswith("[")]
+    assert output == ["[stdout] first", "[stderr] oops", "[stdout] last ***"]
+
+
+def test_the_task_log_takes_at_most_its_cap_of_output(tmp_path, caplog, monkeypatch):
+    monkeypatch.setattr(get_settings(), "task_log_bytes", 25)
+    spec = _spec(tmp_path, " ; ".join(["echo " + "y" * 10] * 5))
+    with caplog.at_level(logging.INFO, logger="task-log-cap"):
+        ProcessManager(get_runtime("noop"), spec, logging.getLogger("task-log-cap")).run()
+    assert [m for m in caplog.messages if m.startswith("[stdout]")] == ["[stdout] " + "y" * 10] * 3
+    assert any("the rest is in the job's stdout and stderr only" in m for m in caplog.messages)

@@ -29,6 +29,7 @@ from prominence.contract.sandbox import cap_log
 from prominence.runtimes import execution
 from prominence.runtimes.confine import MemoryLimit, Network, confined_argv
 from prominence.runtimes.errors import file_lock
+from prominence.runtimes.follow import OutputFollower
 from prominence.runtimes.identity import JobIdentity
 from prominence.runtimes.spec import RunSpec
 from prominence.runtimes.tee import open_copy, start_pump
@@ -178,7 +179,11 @@ class ProcessManager:
         timer.daemon = True
         timer.start()
         ended = threading.Event()
-        threading.Thread(target=self._cap_logs, args=(ended,), name="prominence-log-cap", daemon=True).start()
+        streams = {"stdout": self.spec.stdout, "stderr": self.spec.stderr}
+        token = self.spec.env.get("PROMINENCE_TOKEN", "")
+        follower = OutputFollower(self.log, streams, get_settings().task_log_bytes, hidden=(token,))
+        watcher = threading.Thread(target=self._cap_logs, args=(ended, follower), name="prominence-log-cap", daemon=True)
+        watcher.start()
         try:
             status = self._reap() if self._process is not None else self._watch()
         finally:
@@ -191,6 +196,8 @@ class ProcessManager:
         if self._pump is not None:
             # Output still buffered in the pipe; a process the run left behind may hold it open.
             self._pump.join(KILL_GRACE_SECONDS)
+        watcher.join()
+        follower.close()
         self._cap_once()
         memory = None
         if self._process is not None:
@@ -234,9 +241,11 @@ class ProcessManager:
         self._stopped = self._stopped or ended["interrupted"]
         return ended["exitCode"], time.time() - self._started, ended["cpuSeconds"], ended["maxRssKb"]
 
-    def _cap_logs(self, ended: threading.Event) -> None:
-        """Keep the stored logs within the cap while the run writes (it appends after each cut)."""
+    def _cap_logs(self, ended: threading.Event, follower: OutputFollower) -> None:
+        """Copy new output into the task log and keep the stored logs within the cap while the
+        run writes (it appends after each cut)."""
         while not ended.wait(LOG_CAP_SECONDS):
+            follower.poll()
             self._cap_once()
 
     def _cap_once(self) -> None:
