@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
 from sqlalchemy import insert
@@ -20,7 +22,7 @@ from prominence.contract.sandbox import Sandbox
 from prominence.engine import dispatch, live, runs, submission
 from prominence.engine import workflows as workflow_engine
 from prominence.rest import health
-from prominence.store.tables import jobs
+from prominence.store.tables import ids, jobs
 
 SCHEMA = schemathesis.openapi.from_path(Path(__file__).resolve().parents[2] / "api" / "openapi.yaml")
 EXAMPLES_PER_OPERATION = 30
@@ -48,6 +50,7 @@ def fuzzed(app, engine, as_user, s3, monkeypatch, tmp_path):
     monkeypatch.setattr(get_settings(), "home", tmp_path)
     s3()
     with engine.begin() as connection:
+        connection.execute(insert(ids).values(id=1, kind="job"))
         connection.execute(
             insert(jobs).values(id=1, uuid="u1", owner="alice", status="running", spec={"tasks": []}, create_time=1)
         )
@@ -73,3 +76,59 @@ def test_no_server_error_and_every_answer_as_documented(case, fuzzed):
     calls[case.operation.label] = calls.get(case.operation.label, 0) + 1
     response = case.call(app=fuzzed, base_url="http://test", headers={"Authorization": "Bearer overridden-by-the-test"})
     case.validate_response(response, checks=CHECKS)
+
+
+NAMES = st.from_regex(r"[a-zA-Z0-9_.-]{1,20}", fullmatch=True)
+TASKS = st.lists(
+    st.fixed_dictionaries(
+        {
+            "image": st.sampled_from(["busybox", "registry.example/ns/img:1"]),
+            "runtime": st.sampled_from(["singularity", "udocker"]),
+        },
+        optional={
+            "cmd": st.text(alphabet="abc xyz-", max_size=30),
+            "env": st.dictionaries(NAMES, st.text(alphabet="abc xyz-=:/", max_size=10), max_size=3),
+        },
+    ),
+    min_size=1,
+    max_size=4,
+)
+RESOURCES = st.fixed_dictionaries(
+    {"cpus": st.integers(1, 4), "memory": st.integers(1, 8), "disk": st.integers(1, 100)},
+    optional={"walltime": st.integers(1, 600), "nodes": st.just(1)},
+)
+JOBS = st.fixed_dictionaries(
+    {"resources": RESOURCES, "tasks": TASKS},
+    optional={
+        "name": NAMES,
+        "labels": st.dictionaries(st.from_regex(r"[a-zA-Z0-9]{1,8}", fullmatch=True), NAMES, max_size=3),
+        "outputFiles": st.lists(NAMES, max_size=3),
+        "policies": st.fixed_dictionaries({}, optional={"priority": st.integers(0, 10), "maximumRetries": st.integers(1, 6)}),
+    },
+)
+
+
+@given(body=JOBS)
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+def test_generated_valid_jobs_are_accepted_and_described(body, fuzzed):
+    """Bodies past validation (the schema-driven cases above rarely are): each is created and
+    described as it was sent."""
+    client = TestClient(fuzzed, base_url="http://test")
+    response = client.post("/jobs", json=body, headers={"Authorization": "Bearer overridden-by-the-test"})
+    assert response.status_code == 201, response.text
+    described = client.get(f"/jobs/{response.json()['id']}").json()[0]
+    assert described["name"] == body.get("name", "") and len(described["tasks"]) == len(body["tasks"])
+
+
+@given(jobs=st.lists(JOBS, min_size=1, max_size=4))
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+def test_generated_valid_workflows_are_accepted(jobs, fuzzed):
+    names = [f"job{i}" for i in range(len(jobs))]
+    body = {
+        "name": "generated",
+        "jobs": [{**job, "name": name} for job, name in zip(jobs, names, strict=True)],
+        "dependencies": {names[i]: [names[i + 1]] for i in range(len(names) - 1)},
+    }
+    client = TestClient(fuzzed, base_url="http://test")
+    response = client.post("/workflows", json=body, headers={"Authorization": "Bearer overridden-by-the-test"})
+    assert response.status_code == 201, response.text

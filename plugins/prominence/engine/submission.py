@@ -91,6 +91,8 @@ def _insert(
     try:
         return _insert_row(identity, stored, job_uuid, now, workflow_id, values)
     except IntegrityError:
+        if workflow_id is None:
+            raise
         log.info("Workflow %s: %s was released already in this try", workflow_id, values.get("name"))
         return None
 

@@ -13,22 +13,17 @@ from prominence.contract.sandbox import Sandbox
 from prominence.contract.states import TERMINAL
 from prominence.engine import live, staging
 from prominence.engine.submission import delete_jobs, submit_job
-from prominence.model.job import JobDescription, check_mountable, check_supported, parse_job
+from prominence.model.job import check_mountable, check_supported, parse_job
 from prominence.model.views import Created, JobView, job_view
 from prominence.rest.body import json_body
 from prominence.rest.common import LOG_RESPONSE, Id, LogReadDep, deleted_or_400, id_list, is_own, owned_or_400, serve_log
 from prominence.rest.deps import SessionDep, SessionsDep, UserDep
 from prominence.rest.errors import bad_request, errors
+from prominence.rest.examples import JOB_BODY
 from prominence.rest.listing import ListQuery, list_query
 from prominence.store import jobs as store
 
 router = APIRouter(tags=["jobs"])
-JOB_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {"application/json": {"schema": JobDescription.model_json_schema(by_alias=True)}},
-    }
-}
 OWNED = errors(400, 403)
 
 

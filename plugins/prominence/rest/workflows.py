@@ -18,6 +18,7 @@ from prominence.rest.body import json_body
 from prominence.rest.common import LOG_RESPONSE, Id, LogReadDep, deleted_or_400, id_list, is_own, owned_or_400, serve_log
 from prominence.rest.deps import SessionDep, SessionsDep, UserDep
 from prominence.rest.errors import ApiError, bad_request, errors
+from prominence.rest.examples import WORKFLOW_BODY
 from prominence.rest.listing import ListQuery, list_query
 from prominence.store import workflows as store
 
@@ -31,7 +32,7 @@ def _create(identity: Identity, data: Any, lineage: list[int] | None = None) -> 
     return engine.submit_workflow(identity, parse_workflow(data), lineage)
 
 
-@router.post("/workflows", status_code=201, response_model=Created, responses=errors(400, 413))
+@router.post("/workflows", status_code=201, response_model=Created, openapi_extra=WORKFLOW_BODY, responses=errors(400, 413))
 def create_workflow(identity: UserDep, data: Annotated[Any, Depends(json_body)]) -> dict:
     return {"id": _create(identity, data)}
 
