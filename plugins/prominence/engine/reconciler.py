@@ -20,6 +20,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from sqlalchemy.orm import configure_mappers
+
 from prominence.contract.states import JobStatus
 from prominence.contract.workflows import dag_file, dag_id_for, workflow_id_of
 from prominence.engine import dispatch, live, notify, runs
@@ -154,8 +156,20 @@ def _write_lost_dag_files(now: float) -> None:
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     log.info("Reconciler started: a pass every %s s, admission every %s s", INTERVAL_SECONDS, dispatch.ADMIT_INTERVAL_SECONDS)
+    _load_models()
     threading.Thread(target=dispatch.run_forever, name="prominence-admission", daemon=True).start()
     Reconciler().run_forever()
+
+
+def _load_models() -> None:
+    """Import Airflow's models and configure their mappers once, before a second thread queries:
+    two threads doing it at once deadlocked on an import lock against SQLAlchemy's mapper lock
+    (seen after a restart of this process; admission then never ran again)."""
+    # Airflow's ORM loads only where used: this module is imported by processes that never query.
+    from airflow.models import import_all_models
+
+    import_all_models()
+    configure_mappers()
 
 
 if __name__ == "__main__":
