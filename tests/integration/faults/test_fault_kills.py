@@ -22,7 +22,6 @@ from tests.integration.faults.helpers import (
 )
 from tests.integration.test_workflows import jobs_of, submit, wait
 
-
 # With the LocalExecutor a killed scheduler takes its executor's processes with it: a task
 # process starting then exits abnormally (125) and its task instance fails instead of being
 # reset as orphaned, so re-attach never gets a try (issue 12).
