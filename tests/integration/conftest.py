@@ -169,11 +169,7 @@ def stack(reachable_tmp, mailbox) -> Iterator[RunningStack]:
 @pytest.fixture(scope="session")
 def sample_image(stack) -> str:
     """An image the stack serves from its own registry (a busybox with a POSIX shell)."""
-    for line in (stack.home / "env").read_text().splitlines():
-        key, _, value = line.removeprefix("export ").partition("=")
-        if key == "SAMPLE_IMAGE":
-            return value
-    raise KeyError("SAMPLE_IMAGE")
+    return stack.env["SAMPLE_IMAGE"]
 
 
 @pytest.fixture(scope="session")

@@ -33,11 +33,7 @@ def pool(reachable_tmp):
 
 @pytest.fixture(scope="module")
 def image(pool) -> str:
-    for line in (pool.home / "env").read_text().splitlines():
-        key, _, value = line.removeprefix("export ").partition("=")
-        if key == "SAMPLE_IMAGE":
-            return value
-    raise KeyError("SAMPLE_IMAGE")
+    return pool.env["SAMPLE_IMAGE"]
 
 
 def user(pool, name: str) -> Api:

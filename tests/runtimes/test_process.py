@@ -16,21 +16,8 @@ def test_a_log_past_the_cap_is_cut_with_a_marker(tmp_path, monkeypatch):
     monkeypatch.setenv("PROMINENCE_MAX_LOG_BYTES", "100")
     get_settings.cache_clear()
     runtime = get_runtime("noop")
-    home = tmp_path / "home"
-    home.mkdir()
     steps = " ; ".join(["echo " + "x" * 60] * 10 + ["sleep 1.5", "echo after the cut"])
-    spec = RunSpec(
-        image=runtime.pull("noop:1", tmp_path),
-        command=tuple(steps.split()),
-        env={},
-        workdir=str(home),
-        home=home,
-        tmp=tmp_path,
-        stdout=tmp_path / "stdout",
-        stderr=tmp_path / "stderr",
-        usage=tmp_path / "usage",
-        walltime_seconds=30,
-    )
+    spec = _spec(tmp_path, steps)
     try:
         result = ProcessManager(runtime, spec).run()
     finally:

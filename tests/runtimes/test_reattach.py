@@ -103,13 +103,18 @@ def test_the_walltime_left_is_enforced_on_a_re_attached_run(spec_of) -> None:
     assert time.monotonic() - started < 5
 
 
+def stop_elsewhere(spec, sig: int) -> None:
+    """Start the run in another process, then end it with `sig` and wait until it is gone."""
+    record = start_elsewhere(spec)
+    os.killpg(record["pid"], sig)
+    while execution.running(record):
+        time.sleep(0.02)
+
+
 def test_a_run_stopped_from_outside_runs_again(spec_of) -> None:
     """The stack's sweep at `down` SIGTERMs every process it left: that run counts for nothing."""
     spec = spec_of("echo started ; sleep 60")
-    record = start_elsewhere(spec)
-    os.killpg(record["pid"], signal.SIGTERM)
-    while execution.running(record):
-        time.sleep(0.02)
+    stop_elsewhere(spec, signal.SIGTERM)
     assert execution.Execution(spec.usage).ended()["interrupted"]
     spec = spec_of("echo started ; exit 0")
     assert manager(spec).run().exit_code == 0
@@ -118,10 +123,7 @@ def test_a_run_stopped_from_outside_runs_again(spec_of) -> None:
 
 def test_a_run_that_left_no_result_runs_again(spec_of) -> None:
     spec = spec_of("echo started ; sleep 60")
-    record = start_elsewhere(spec)
-    os.killpg(record["pid"], signal.SIGKILL)
-    while execution.running(record):
-        time.sleep(0.02)
+    stop_elsewhere(spec, signal.SIGKILL)
     assert execution.Execution(spec.usage).ended() is None
     spec = spec_of("echo again ; exit 0")
     assert manager(spec).run().exit_code == 0
