@@ -48,24 +48,21 @@ def db_session(factory: Annotated[SessionFactory, Depends(sessions)]) -> Iterato
         yield session
 
 
-def kv_enabled() -> None:
-    if not get_settings().enable_kv:
-        raise ApiError(401, DISABLED)
+def enabled(flag: str) -> Callable[[], None]:
+    """A dependency refusing the route with 401 `Functionality disabled` unless setting `flag`
+    (a feature flag of spec §1.5, e.g. `enable_kv`) is on; read per request, so tests may switch it."""
+
+    def check() -> None:
+        if not getattr(get_settings(), flag):
+            raise ApiError(401, DISABLED)
+
+    return check
 
 
-def data_enabled() -> None:
-    if not get_settings().enable_data:
-        raise ApiError(401, DISABLED)
-
-
-def exec_enabled() -> None:
-    if not get_settings().enable_exec:
-        raise ApiError(401, DISABLED)
-
-
-def snapshots_enabled() -> None:
-    if not get_settings().enable_snapshots:
-        raise ApiError(401, DISABLED)
+kv_enabled = enabled("enable_kv")
+data_enabled = enabled("enable_data")
+exec_enabled = enabled("enable_exec")
+snapshots_enabled = enabled("enable_snapshots")
 
 
 UserDep = Annotated[Identity, Depends(current_identity)]
