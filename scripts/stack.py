@@ -200,8 +200,8 @@ def configure(stack: Stack, env: dict[str, str]) -> None:
         "create",
         "--username",
         "admin",
-        "--password",
-        load_secrets(stack)["PROMINENCE_ADMIN_PASSWORD"],
+        # One argument: a generated password may begin with "-" and would read as an option.
+        f"--password={load_secrets(stack)['PROMINENCE_ADMIN_PASSWORD']}",
         "--role",
         "Admin",
         "--firstname",
