@@ -62,6 +62,10 @@ class Settings(BaseSettings):
     enable_snapshots: bool = True
     # How long an `exec` command or a snapshot's tar may run (seconds, spec EXEC_TIMEOUT).
     exec_timeout: float = 10.0
+    # What the api-server keeps of a command's output (longer output is cut, marked) and the
+    # largest snapshot it uploads (larger: 400): both pass through its machine.
+    exec_output_bytes: int = 1024 * 1024
+    snapshot_bytes: int = 1024**3
     enable_kv: bool = True
     # Largest value the key-value store keeps (spec §11 KV_MAX_BYTES).
     kv_max_bytes: int = 16000

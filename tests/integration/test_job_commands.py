@@ -80,6 +80,17 @@ def test_exec_lists_the_jobs_home_as_the_jobs_own_uid(cli, dora, bob, waiting_jo
     assert (answer.status_code, answer.json()) == (403, {"error": "Not authorized to access this job"})
 
 
+def test_exec_output_is_cut_and_a_command_past_its_time_stopped(dora, waiting_job):
+    endless = dora.client.post(f"/jobs/{waiting_job}/exec", params={"command": "yes"})
+    marker = b"\n[output cut at 1048576 bytes]\n"
+    assert endless.status_code == 200 and endless.content.endswith(marker), endless.content[-80:]
+    assert endless.content[: -len(marker)] == b"y\n" * (1048576 // 2)
+    slow = dora.client.post(f"/jobs/{waiting_job}/exec", params={"command": "sleep,60"}, timeout=60)
+    assert (slow.status_code, slow.json()) == (400, {"error": "Unable to execute command"})
+    left = dora.client.post(f"/jobs/{waiting_job}/exec", params={"command": "ps,-eo,args"}).text.splitlines()
+    assert not {"yes", "sleep 60"} & {line.strip() for line in left}, left
+
+
 def test_snapshot_downloads_a_tarball_of_a_path_in_the_job(cli, dora, bob, waiting_job):
     made = cli("snapshot", str(waiting_job), "out")
     assert made.returncode == 0, made.stdout + made.stderr

@@ -13,10 +13,12 @@ from __future__ import annotations
 import os
 import posixpath
 import pwd
+import selectors
 import signal
 import subprocess
-import tempfile
+import time
 from pathlib import Path
+from typing import BinaryIO
 
 from prominence.config import get_settings
 from prominence.contract.namespace import RunningNamespace, read_record
@@ -28,6 +30,8 @@ NOT_RUNNING = "Job is not running"
 UNABLE = "Unable to execute command"
 INVALID_PATH = "Invalid path"
 SNAPSHOT_PATH = "A path to snapshot must be specified"
+SNAPSHOT_TOO_LARGE = "Snapshot is larger than {limit} bytes"
+TRUNCATED = "\n[output cut at {limit} bytes]\n"
 # A snapshot's tar may take longer than an interactive command.
 SNAPSHOT_TIMEOUT_SECONDS = 300
 
@@ -41,13 +45,15 @@ class AttachError(Exception):
 
 
 def run_command(sandbox: Sandbox, argv: list[str]) -> bytes:
-    """`argv` (mountpoints rewritten to their directories) in the job; its stdout and stderr."""
+    """`argv` (mountpoints rewritten to their directories) in the job; its stdout and stderr, cut
+    at `exec_output_bytes` (the command is stopped there: `yes` cannot fill the api-server)."""
     mounts = dict((target, host) for host, target in artifact_binds(sandbox))
     argv = [mounts.get(arg, arg) for arg in argv]
-    with tempfile.TemporaryFile() as output:
-        _run(sandbox, argv, output, get_settings().exec_timeout)
-        output.seek(0)
-        return output.read()
+    settings = get_settings()
+    chunks: list[bytes] = []
+    whole = _run(sandbox, argv, chunks.append, settings.exec_timeout, settings.exec_output_bytes)
+    output = b"".join(chunks)
+    return output if whole else output + TRUNCATED.format(limit=settings.exec_output_bytes).encode()
 
 
 def snapshot(sandbox: Sandbox, path: str, tarball: Path) -> None:
@@ -65,11 +71,22 @@ def snapshot(sandbox: Sandbox, path: str, tarball: Path) -> None:
         if normal == ".." or normal.startswith("../"):
             raise AttachError(INVALID_PATH)
         directory, name = str(sandbox.home), normal
+    limit = get_settings().snapshot_bytes
     with tarball.open("wb") as output:
-        _run(sandbox, ["tar", "-czf", "-", "-C", directory, "--", name], output, SNAPSHOT_TIMEOUT_SECONDS, stderr=False)
+        if not _run(
+            sandbox,
+            ["tar", "-czf", "-", "-C", directory, "--", name],
+            output.write,
+            SNAPSHOT_TIMEOUT_SECONDS,
+            limit,
+            stderr=False,
+        ):
+            raise AttachError(SNAPSHOT_TOO_LARGE.format(limit=limit))
 
 
-def _run(sandbox: Sandbox, argv: list[str], output, timeout: float, *, stderr: bool = True) -> None:
+def _run(sandbox: Sandbox, argv: list[str], sink, timeout: float, limit: int, *, stderr: bool = True) -> bool:
+    """Run `argv` in the job, passing at most `limit` bytes of its output to `sink`; False when
+    the output went past `limit` (the command is killed there, its exit code then not asked)."""
     namespace = _namespace(sandbox)
     account = pwd.getpwuid(namespace.uid)
     command = [
@@ -96,7 +113,7 @@ def _run(sandbox: Sandbox, argv: list[str], output, timeout: float, *, stderr: b
         process = subprocess.Popen(
             command,
             stdin=subprocess.DEVNULL,
-            stdout=output,
+            stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT if stderr else subprocess.DEVNULL,
             env=env,
             cwd="/",
@@ -104,14 +121,39 @@ def _run(sandbox: Sandbox, argv: list[str], output, timeout: float, *, stderr: b
         )
     except OSError:
         raise AttachError(UNABLE) from None
+    deadline = time.monotonic() + timeout
     try:
-        code = process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-        raise AttachError(UNABLE) from None
-    if code != 0:
+        whole = _copy(process.stdout, sink, deadline, limit)
+        code = process.wait(timeout=max(0.0, deadline - time.monotonic())) if whole else None
+    except (TimeoutError, subprocess.TimeoutExpired):
+        whole = code = None
+    finally:
+        process.stdout.close()
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    if whole is None or (whole and code != 0):
         raise AttachError(UNABLE)
+    return whole
+
+
+def _copy(source: BinaryIO, sink, deadline: float, limit: int) -> bool:
+    """Copy `source` to `sink` until its end (True) or `limit` bytes (False); TimeoutError past
+    `deadline`."""
+    left = limit
+    with selectors.DefaultSelector() as selector:
+        selector.register(source, selectors.EVENT_READ)
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not selector.select(remaining):
+                raise TimeoutError
+            chunk = os.read(source.fileno(), 65536)
+            if not chunk:
+                return True
+            sink(chunk[:left])
+            left -= len(chunk)
+            if left < 0:
+                return False
 
 
 def _namespace(sandbox: Sandbox) -> RunningNamespace:
