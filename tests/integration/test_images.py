@@ -22,6 +22,12 @@ from tests.integration.api import ARTIFACT_HOST, Api, job
 from tests.integration.conftest import free_port, running_stack
 
 PULL_FAILED = "Container image pull failed"
+# The runscripts of a SIF with two apps (SCIF's layout), beside the image's own.
+RUNSCRIPTS = {
+    ".singularity.d/runscript": 'echo "the image\'s own runscript"',
+    "scif/apps/greet/scif/runscript": 'echo "greet app: $*"',
+    "scif/apps/other/scif/runscript": 'echo "other app"',
+}
 SECRET = "s3cret-registry-token"
 
 
@@ -84,6 +90,7 @@ def images(stack, private_registry, tmp_path_factory):
     with (root / "bb.tar").open("rb") as plain, gzip.open(root / "bb.tgz", "wb") as packed:
         shutil.copyfileobj(plain, packed)
     subprocess.run(["apptainer", "--quiet", "build", str(root / "bb.sif"), f"docker-archive:{root / 'bb.tar'}"], check=True)
+    build_apps_sif(root / "bb.tar", root / "apps.sif", tmp_path_factory.mktemp("apps"))
     private = f"{private_registry}/private/busybox:latest"
     subprocess.run(
         [*skopeo, "--dest-tls-verify=false", f"--dest-creds=puller:{SECRET}", public, f"docker://{private}"], check=True
@@ -92,6 +99,19 @@ def images(stack, private_registry, tmp_path_factory):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield root, f"http://{ARTIFACT_HOST}:{server.server_address[1]}", private
     server.shutdown()
+
+
+def build_apps_sif(archive, sif, work) -> None:
+    """A SIF with apps, built from a sandbox directory: a definition file's %apprun needs a build
+    scriptlet with capabilities this machine's root lacks."""
+    sandbox = work / "sandbox"
+    subprocess.run(["apptainer", "--quiet", "build", "--sandbox", str(sandbox), f"docker-archive:{archive}"], check=True)
+    for path, line in RUNSCRIPTS.items():
+        script = sandbox / path
+        script.parent.mkdir(parents=True, exist_ok=True)
+        script.write_text(f"#!/bin/sh\n{line}\n")
+        script.chmod(0o755)
+    subprocess.run(["apptainer", "--quiet", "build", str(sif), str(sandbox)], check=True)
 
 
 def sha256(path) -> str:
@@ -184,3 +204,18 @@ def test_a_private_registry_with_the_credential(stack, alice, images):
     assert (failed["status"], failed["statusReason"]) == ("failed", PULL_FAILED)
     logs = [path for path in stack.home.rglob("*.log") if path.is_file()]
     assert logs and not [path for path in logs if SECRET in path.read_text(errors="replace")]
+
+
+def test_app_runs_that_app_of_the_image(alice, images):
+    _, web, _ = images
+    plain = job(f"{web}/apps.sif")
+    plain["tasks"][0]["app"] = "greet"
+    with_args = job(f"{web}/apps.sif", "one two")
+    with_args["tasks"][0]["app"] = "greet"
+    ids = [alice.submit(plain), alice.submit(with_args), alice.submit(job(f"{web}/apps.sif"))]
+    outputs = []
+    for job_id in ids:
+        done = alice.wait(job_id, timeout=180)
+        assert done["status"] == "completed", done
+        outputs.append(alice.stdout(job_id))
+    assert outputs == ["greet app: \n", "greet app: one two\n", "the image's own runscript\n"]
