@@ -188,15 +188,17 @@ def test_uploaded_images_run_and_a_missing_one_is_refused(alice, images):
     assert alice.ids() == before
 
 
-def test_a_private_registry_with_the_credential(stack, alice, images):
+@pytest.mark.parametrize("runtime", ["singularity", "udocker"])
+def test_a_private_registry_with_the_credential(stack, alice, images, runtime):
     _, _, private = images
     credential = {"username": "puller", "token": SECRET}
-    body = job(private, "env", "singularity")
+    body = job(private, "env", runtime)
     body["tasks"][0]["imagePullCredential"] = credential
-    without = alice.submit(job(private, "echo never", "singularity"))
     job_id = alice.submit(body)
     done = alice.wait(job_id, timeout=180)
     assert done["status"] == "completed", done
+    # Pulled with alice's credential, the image is no other job's to run.
+    without = alice.submit(job(private, "echo never", runtime))
     assert SECRET not in alice.stdout(job_id)
     assert SECRET not in alice.client.get(f"/jobs/{job_id}").text
     assert SECRET not in alice.client.get("/jobs", params={"completed": "true", "num": "50", "detail": "true"}).text

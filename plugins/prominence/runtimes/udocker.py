@@ -28,7 +28,7 @@ import udocker as udocker_package
 
 from prominence.config import get_settings
 from prominence.contract.sandbox import Sandbox
-from prominence.runtimes import images
+from prominence.runtimes import images, private_pull
 from prominence.runtimes.base import (
     CONTAINER_HOME,
     CONTAINER_PATH,
@@ -76,6 +76,8 @@ STORE_DIRS = ("repos", "layers", "containers", "bin", "lib", "doc", "tmp")
 RUNTIME_PREFIXES = ("UDOCKER_", "PROOT_")
 # The store's repository of images loaded from archives (URLs, uploads), named by checksum.
 FILE_REPO = "prominence-file"
+# Images pulled with a credential, each under a name of its own, removed once its container exists.
+PRIVATE_REPO = "prominence-private"
 
 
 class UdockerRuntime(Runtime):
@@ -165,12 +167,14 @@ class UdockerRuntime(Runtime):
         create the task's container as the job (`identity`, else the image store: runtime tests
         only) in the job's scratch directory.
 
-        A credential is ignored (spec §3.3): udocker sends it through curl's command line."""
+        An image pulled with a credential leaves the store once the task's container exists: no
+        other job can run it."""
         found = find_pulled(sandbox, self.name, image)
         if found and self._container_exists(found[0].target):
             prepared, sha256 = found
             return PullResult(**vars(prepared), status="cached", seconds=0.0, sha256=sha256)
         owner = identity or self._store
+        name = ""
         containers = Sandbox(Path(sandbox)).scratch / "udocker"
         containers.mkdir(parents=True, exist_ok=True)
         os.chown(containers, owner.uid, owner.gid)
@@ -184,6 +188,9 @@ class UdockerRuntime(Runtime):
         except ImagePullError:
             shutil.rmtree(directory, ignore_errors=True)
             raise
+        finally:
+            if name.startswith(PRIVATE_REPO + "/"):
+                self._remove(name)
         seconds = time.monotonic() - started
         target = str(containers / container)
         result = PullResult(runtime=self.name, image=image, target=target, status=status, seconds=seconds, sha256=sha256)
@@ -197,6 +204,8 @@ class UdockerRuntime(Runtime):
         A fetched archive is loaded under a name made of its checksum, so no job's archive can
         take the name of another's image. A registry image is not pulled again when the store
         holds the one of checksum `source.sha256` from an earlier pull (spec §13.4)."""
+        if source.private:
+            return self._acquire_private(image, directory, source)
         if source.fetch is not None:
             if source.sha256 and self._image_id(_file_name(source.sha256)):
                 return _file_name(source.sha256), source.sha256, "cached"
@@ -207,8 +216,7 @@ class UdockerRuntime(Runtime):
             fetched.chmod(0o644)  # read by the image store's uid
             with file_lock(self.udocker_dir / ".pull.lock"):
                 if not self._image_id(_file_name(sha256)):
-                    load = [*as_identity(self._store), self.binary, "load", f"--input={fetched}"]
-                    run_tool([*load, _file_name(sha256).removesuffix(":latest")], env=self._tool_env(), timeout=PULL_TIMEOUT)
+                    self._load(fetched, _file_name(sha256))
             fetched.unlink()
             return _file_name(sha256), sha256, "completed"
         registry, name = registry_of(image)
@@ -226,6 +234,31 @@ class UdockerRuntime(Runtime):
             sha256 = self._image_id(name)
         images.check_sha256(source, sha256)
         return name, sha256, "completed"
+
+    def _acquire_private(self, image: str, directory: Path, source: ImageSource) -> tuple[str, str, str]:
+        """Copied by skopeo (`private_pull`), checked, loaded under a name no one else knows."""
+        archive = directory / "private.tar"
+        name = f"{PRIVATE_REPO}/{uuid.uuid4().hex}:latest"
+        sha256 = private_pull.copy_to_archive(image, archive, name, source, PULL_TIMEOUT)
+        images.check_sha256(source, sha256)
+        images.dereference_links(archive)
+        archive.chmod(0o644)  # read by the image store's uid
+        with file_lock(self.udocker_dir / ".pull.lock"):
+            self._load(archive, name)
+        archive.unlink()
+        return name, sha256, "completed"
+
+    def _load(self, archive: Path, name: str) -> None:
+        load = [*as_identity(self._store), self.binary, "load", f"--input={archive}", name.removesuffix(":latest")]
+        run_tool(load, env=self._tool_env(), timeout=PULL_TIMEOUT)
+
+    def _remove(self, name: str) -> None:
+        """Take `name` out of the store (its containers keep their own copy of its files)."""
+        try:
+            with file_lock(self.udocker_dir / ".pull.lock"):
+                run_tool([*as_identity(self._store), self.binary, "rmi", name], env=self._tool_env(), timeout=PULL_TIMEOUT)
+        except ImagePullError as exc:
+            log.warning("Could not remove %s from the image store: %s", name, exc)
 
     def _container_exists(self, target: str) -> bool:
         return Path(target).is_absolute() and Path(target).exists()
