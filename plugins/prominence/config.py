@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     kubernetes_uid: int = 1000
     # udocker's repository of images and containers; default <home>/udocker.
     udocker_dir: Path | None = None
+    # What a worker's cache of images fetched by URL or upload may hold (bytes); least recently
+    # used images leave first (runtimes/images.py).
+    image_cache_bytes: int = 20 * 1024**3
     # Host uids (and gids) that jobs run as, one per running job: `first-last`, never the stack's.
     job_uid_range: str = "200000-265535"
     # Spec §7.3: at most this many jobs of a workflow queued but not yet running.

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import os
 import tarfile
 
 import pytest
@@ -77,11 +78,41 @@ def test_the_cache_finds_an_image_by_checksum_read_only_to_others(tmp_path, monk
     image = tmp_path / "image.sif"
     image.write_bytes(b"sif")
     digest = hashlib.sha256(b"sif").hexdigest()
-    assert images.cached("singularity", digest) is None
+    assert images.cached("singularity", digest, tmp_path / "job.sif") is None
     images.store("singularity", digest, image)
-    hit = images.cached("singularity", "sha256:" + digest)
-    assert hit is not None and hit.read_bytes() == b"sif" and hit.stat().st_mode & 0o777 == 0o644
-    assert images.cached("udocker", digest) is None and images.cached("singularity", None) is None
+    hit = images.cached("singularity", "sha256:" + digest, tmp_path / "job.sif")
+    assert hit == tmp_path / "job.sif" and hit.read_bytes() == b"sif" and hit.stat().st_mode & 0o777 == 0o644
+    assert images.cached("udocker", digest, tmp_path / "other.sif") is None
+    assert images.cached("singularity", None, tmp_path / "other.sif") is None
+
+
+def test_the_cache_keeps_the_images_used_last_within_its_size(tmp_path, monkeypatch):
+    monkeypatch.setattr(get_settings(), "home", tmp_path)
+    monkeypatch.setattr(get_settings(), "image_cache_bytes", 250)
+    digests = []
+    for n, content in enumerate([b"a" * 100, b"b" * 100, b"c" * 100]):
+        image = tmp_path / f"image-{n}.sif"
+        image.write_bytes(content)
+        digests.append(hashlib.sha256(content).hexdigest())
+        images.store("singularity", digests[-1], image)
+        os.utime(images.cache_dir("singularity") / digests[-1], (1000 + n, 1000 + n))
+        if n == 1:
+            # The first image is used again: the second is now the one used longest ago.
+            assert images.cached("singularity", digests[0], tmp_path / "job-0.sif") is not None
+    held = {digest for digest in digests if images.cached("singularity", digest, tmp_path / f"j-{digest}") is not None}
+    assert held == {digests[0], digests[2]}
+    # The job that linked the evicted image before still has it.
+    assert (tmp_path / "job-0.sif").read_bytes() == b"a" * 100
+
+
+def test_an_image_larger_than_the_whole_cache_is_still_kept_alone(tmp_path, monkeypatch):
+    monkeypatch.setattr(get_settings(), "home", tmp_path)
+    monkeypatch.setattr(get_settings(), "image_cache_bytes", 10)
+    image = tmp_path / "big.sif"
+    image.write_bytes(b"x" * 100)
+    digest = hashlib.sha256(image.read_bytes()).hexdigest()
+    images.store("singularity", digest, image)
+    assert images.cached("singularity", digest, tmp_path / "job.sif") is not None
 
 
 def test_a_password_is_not_in_the_sources_repr():

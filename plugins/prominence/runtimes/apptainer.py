@@ -71,12 +71,19 @@ class ApptainerRuntime(Runtime):
             prepared, sha256 = found
             return PullResult(**vars(prepared), status="cached", seconds=0.0, sha256=sha256)
         directory = new_image_dir(sandbox)
-        hit = None if source.private else images.cached(self.name, source.sha256)
+        sif = directory / "image.sif"
+        hit = None if source.private else images.cached(self.name, source.sha256, sif)
         if hit is not None:
-            result = PullResult(runtime=self.name, image=image, target=str(hit), status="cached", seconds=0.0, sha256=hit.name)
+            result = PullResult(
+                runtime=self.name,
+                image=image,
+                target=str(hit),
+                status="cached",
+                seconds=0.0,
+                sha256=source.sha256.lower().removeprefix("sha256:"),
+            )
             record_pull(directory, result)
             return result
-        sif = directory / "image.sif"
         started = time.monotonic()
         try:
             sha256 = self._acquire(image, sif, source)

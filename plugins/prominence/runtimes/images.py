@@ -94,16 +94,23 @@ def cache_dir(runtime: str) -> Path:
     return get_settings().home / "image-cache" / runtime
 
 
-def cached(runtime: str, sha256: str | None) -> Path | None:
-    """The cached image with this checksum, if this worker has one."""
+def cached(runtime: str, sha256: str | None, into: Path) -> Path | None:
+    """The cached image with this checksum linked as `into` (the job's own name for it, which
+    eviction leaves alone), if this worker has one; the entry counts as just used."""
     if not sha256:
         return None
-    path = cache_dir(runtime) / sha256.lower().removeprefix("sha256:")
-    return path if path.is_file() else None
+    entry = cache_dir(runtime) / sha256.lower().removeprefix("sha256:")
+    try:
+        os.utime(entry)
+        _link_or_copy(entry, into)
+    except FileNotFoundError:
+        return None
+    return into
 
 
 def store(runtime: str, sha256: str, image: Path) -> None:
-    """Keep `image` (made read-only to others) in the cache: a hard link where it can be."""
+    """Keep `image` (made read-only to others) in the cache: a hard link where it can be. Then
+    the least recently used entries leave until the cache fits `image_cache_bytes`."""
     directory = cache_dir(runtime)
     directory.mkdir(parents=True, exist_ok=True)
     directory.chmod(0o755)
@@ -112,9 +119,36 @@ def store(runtime: str, sha256: str, image: Path) -> None:
         return
     tmp = directory / f".{sha256}.{os.getpid()}"
     tmp.unlink(missing_ok=True)
-    try:
-        os.link(image, tmp)
-    except OSError:
-        shutil.copyfile(image, tmp)
+    _link_or_copy(image, tmp)
     tmp.chmod(0o644)
     tmp.replace(entry)
+    evict(directory, get_settings().image_cache_bytes, keep=entry)
+
+
+def evict(directory: Path, limit: int, keep: Path) -> None:
+    """Remove the entries used longest ago (mtime) until the rest fit `limit` bytes; `keep`, the
+    one just stored, stays even alone over it. Jobs hold their own links: none loses its image."""
+    entries = []
+    for path in directory.iterdir():
+        try:
+            info = path.stat()
+        except FileNotFoundError:
+            continue
+        if not path.name.startswith("."):
+            entries.append((info.st_mtime, info.st_size, path))
+    total = sum(size for _, size, _ in entries)
+    for _, size, path in sorted(entries):
+        if total <= limit:
+            return
+        if path != keep:
+            path.unlink(missing_ok=True)
+            total -= size
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except FileNotFoundError:
+        raise  # no such entry: nothing to copy either
+    except OSError:  # another file system
+        shutil.copyfile(source, target)
