@@ -188,6 +188,31 @@ def test_uploaded_images_run_and_a_missing_one_is_refused(alice, images):
     assert alice.ids() == before
 
 
+def test_an_uploaded_image_is_its_owners_alone_even_by_checksum(stack, alice, images):
+    root, web, _ = images
+    # Content of alice's alone: the sample archive gzipped under another name (another header).
+    secret = root / "alices.tgz"
+    with (root / "bb.tar").open("rb") as plain, gzip.GzipFile(secret, "wb", mtime=12345) as packed:
+        shutil.copyfileobj(plain, packed)
+    digest = sha256(secret)
+    content = secret.read_bytes()
+    secret.unlink()  # on the web server under no name
+    answer = alice.client.post("/data/upload", json={"filename": "alices.tgz", "checksum": digest})
+    assert httpx.put(answer.json()["url"], content=content).status_code == 200
+    runtimes = ("udocker", "singularity")
+    for job_id in [alice.submit(job("alices.tgz", "echo mine", runtime)) for runtime in runtimes]:
+        assert alice.wait(job_id, timeout=180)["status"] == "completed"
+    bob = Api(stack.url, stack.token("bob"))
+    guesses = []
+    for runtime in runtimes:
+        body = job(f"{web}/alices.tgz", "echo taken", runtime)
+        body["tasks"][0]["imageSha256"] = digest
+        guesses.append(bob.submit(body))
+    for job_id in guesses:
+        failed = bob.wait(job_id, timeout=120)
+        assert (failed["status"], failed["statusReason"]) == ("failed", PULL_FAILED), failed
+
+
 @pytest.mark.parametrize("runtime", ["singularity", "udocker"])
 def test_a_private_registry_with_the_credential(stack, alice, images, runtime):
     _, _, private = images

@@ -115,6 +115,14 @@ def test_an_image_larger_than_the_whole_cache_is_still_kept_alone(tmp_path, monk
     assert images.cached("singularity", digest, tmp_path / "job.sif") is not None
 
 
+def test_cache_keys_are_per_owner_for_uploads_and_none_with_a_credential():
+    digest = hashlib.sha256(b"x").hexdigest()
+    assert ImageSource().cache_key("sha256:" + digest.upper()) == digest
+    alices, bobs = ImageSource(scope="uploads/alice/i.sif"), ImageSource(scope="uploads/bob/i.sif")
+    assert len({alices.cache_key(digest), bobs.cache_key(digest), digest}) == 3
+    assert ImageSource(password="p").cache_key(digest) is None and ImageSource().cache_key(None) is None
+
+
 def test_a_password_is_not_in_the_sources_repr():
     assert "hunter2" not in repr(ImageSource(username="u", password="hunter2"))
 

@@ -23,14 +23,17 @@ def image_source(sandbox: Sandbox, job: dict[str, Any], task: dict[str, Any]) ->
     image = task["image"]
     credential = task.get("imagePullCredential") or {}
     sha256 = task.get("imageSha256")
-    fetch = None
+    fetch = scope = None
     if image_kind(image) == URL:
         fetch = partial(_download, image, disk_bytes(job))
     elif image_kind(image) == UPLOAD:
         entry = ((sandbox.read_json(sandbox.staging_file) or {}).get("images") or {}).get(image) or {}
         fetch = partial(_get_object, image, entry.get("key"))
         sha256 = sha256 or entry.get("sha256")
-    return ImageSource(fetch=fetch, username=credential.get("username"), password=credential.get("token"), sha256=sha256)
+        scope = entry.get("key")
+    return ImageSource(
+        fetch=fetch, username=credential.get("username"), password=credential.get("token"), sha256=sha256, scope=scope
+    )
 
 
 def _download(url: str, max_bytes: int, dest: Path) -> None:

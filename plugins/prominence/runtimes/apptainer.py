@@ -72,7 +72,7 @@ class ApptainerRuntime(Runtime):
             return PullResult(**vars(prepared), status="cached", seconds=0.0, sha256=sha256)
         directory = new_image_dir(sandbox)
         sif = directory / "image.sif"
-        hit = None if source.private else images.cached(self.name, source.sha256, sif)
+        hit = images.cached(self.name, source.cache_key(source.sha256), sif)
         if hit is not None:
             result = PullResult(
                 runtime=self.name,
@@ -92,8 +92,8 @@ class ApptainerRuntime(Runtime):
             raise
         seconds = time.monotonic() - started
         sif.chmod(0o644)  # read by the job's uid, written by nobody but the worker
-        if not source.private:
-            images.store(self.name, sha256, sif)
+        if source.cache_key(sha256):
+            images.store(self.name, source.cache_key(sha256), sif)
         result = PullResult(runtime=self.name, image=image, target=str(sif), status="completed", seconds=seconds, sha256=sha256)
         record_pull(directory, result)
         log.info("Pulled %s into %s in %.2f s", image, sif, seconds)

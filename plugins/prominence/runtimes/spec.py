@@ -3,6 +3,7 @@ a command line, the process manager runs that command."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,11 +27,22 @@ class ImageSource:
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     sha256: str | None = None
+    # Whose image it is when not everyone's (an upload: its object in the owner's area).
+    scope: str | None = None
 
     @property
     def private(self) -> bool:
         """Pulled with a credential: never shared with jobs that have none."""
         return self.password is not None
+
+    def cache_key(self, sha256: str | None) -> str | None:
+        """The worker's cache name of this image of checksum `sha256`: None (never cached) when
+        pulled with a credential; an upload's is its owner's alone, so knowing its checksum gives
+        nobody else the image."""
+        if self.private or not sha256:
+            return None
+        digest = sha256.lower().removeprefix("sha256:")
+        return hashlib.sha256(f"{self.scope}\0{digest}".encode()).hexdigest() if self.scope else digest
 
 
 NO_SOURCE = ImageSource()

@@ -201,24 +201,28 @@ class UdockerRuntime(Runtime):
     def _acquire(self, image: str, directory: Path, source: ImageSource) -> tuple[str, str | None, str]:
         """(The image's name in the store, its checksum, `cached` or `completed`).
 
-        A fetched archive is loaded under a name made of its checksum, so no job's archive can
-        take the name of another's image. A registry image is not pulled again when the store
-        holds the one of checksum `source.sha256` from an earlier pull (spec §13.4)."""
-        if source.private:
+        A fetched archive is loaded under a name made of its cache key (its checksum, and for an
+        upload its owner's object), so no job's archive can take the name of another's image; one
+        fetched with a credential under a name of its own. A registry image is not pulled again
+        when the store holds the one of checksum `source.sha256` from an earlier pull (spec §13.4)."""
+        if source.private and source.fetch is None:
             return self._acquire_private(image, directory, source)
         if source.fetch is not None:
-            if source.sha256 and self._image_id(_file_name(source.sha256)):
-                return _file_name(source.sha256), source.sha256, "cached"
+            known = source.cache_key(source.sha256)
+            if known and self._image_id(_file_name(known)):
+                return _file_name(known), source.sha256, "cached"
             fetched, sha256 = images.fetch_image(source, directory)
             if not images.is_archive(fetched):
                 raise ImagePullError("udocker runs docker save archives only, not Singularity images")
             images.dereference_links(fetched)
             fetched.chmod(0o644)  # read by the image store's uid
             with file_lock(self.udocker_dir / ".pull.lock"):
-                if not self._image_id(_file_name(sha256)):
-                    self._load(fetched, _file_name(sha256))
+                key = source.cache_key(sha256)
+                name = _file_name(key) if key else _private_name()
+                if not self._image_id(name):
+                    self._load(fetched, name)
             fetched.unlink()
-            return _file_name(sha256), sha256, "completed"
+            return name, sha256, "completed"
         registry, name = registry_of(image)
         if ":" not in name.rsplit("/", 1)[-1] and "@" not in name:
             name += ":latest"
@@ -238,7 +242,7 @@ class UdockerRuntime(Runtime):
     def _acquire_private(self, image: str, directory: Path, source: ImageSource) -> tuple[str, str, str]:
         """Copied by skopeo (`private_pull`), checked, loaded under a name no one else knows."""
         archive = directory / "private.tar"
-        name = f"{PRIVATE_REPO}/{uuid.uuid4().hex}:latest"
+        name = _private_name()
         sha256 = private_pull.copy_to_archive(image, archive, name, source, PULL_TIMEOUT)
         images.check_sha256(source, sha256)
         images.dereference_links(archive)
@@ -321,9 +325,14 @@ class UdockerRuntime(Runtime):
             log.warning("Could not clean up udocker container %s: %s", prepared.target, exc)
 
 
-def _file_name(sha256: str) -> str:
-    """The store's name of the archive of checksum `sha256` (`udocker load`)."""
-    return f"{FILE_REPO}/{sha256.lower().removeprefix('sha256:')}:latest"
+def _file_name(key: str) -> str:
+    """The store's name of the archive of cache key `key` (`udocker load`)."""
+    return f"{FILE_REPO}/{key.lower().removeprefix('sha256:')}:latest"
+
+
+def _private_name() -> str:
+    """A name for an image no other job may run (`pull` removes it once its container exists)."""
+    return f"{PRIVATE_REPO}/{uuid.uuid4().hex}:latest"
 
 
 def _write_executable(path: Path, text: str) -> None:
