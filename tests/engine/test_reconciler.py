@@ -11,7 +11,7 @@ NOW = 10_000.0
 
 
 def test_workflows_whose_run_ended_or_never_got_a_dag_file_are_repaired(monkeypatch, tmp_path):
-    rows = [SimpleNamespace(id=i, name=f"w{i}", create_time=0, spec={}) for i in (5, 6, 7)]
+    rows = [SimpleNamespace(id=i, owner="alice", name=f"w{i}", create_time=0, spec={}) for i in (5, 6, 7)]
     finished, written = {}, []
 
     @contextmanager
@@ -30,7 +30,9 @@ def test_workflows_whose_run_ended_or_never_got_a_dag_file_are_repaired(monkeypa
     )
     monkeypatch.setattr(reconciler, "dag_file", lambda workflow_id: tmp_path / f"workflow_{workflow_id}.py")
     monkeypatch.setattr(reconciler, "description_of", lambda row: None)
-    monkeypatch.setattr(reconciler, "graph_of", lambda workflow_id, name, created, description: {"workflow_id": workflow_id})
+    monkeypatch.setattr(
+        reconciler, "graph_of", lambda workflow_id, owner, name, created, description: {"workflow_id": workflow_id}
+    )
     monkeypatch.setattr(reconciler, "write_dag_file", written.append)
     reconciler._record_missed_workflow_outcomes()
     reconciler._write_lost_dag_files(NOW)

@@ -2,8 +2,9 @@
 
 The generated `webserver_config.py` (scripts/stack.py) applies `fab_settings()`. A person who logs
 in becomes the same user name as their API tokens (the same claims, the same entitlement rules)
-and is registered with the role USER_ROLE, which sees only the PROMINENCE page; docs/ui.md says
-why. Imported only by the api-server's FAB app.
+and has the role USER_ROLE, which sees no DAG, and their own role (`owner_role`), which their
+workflows' DAGs let read them and their runs; docs/ui.md says why. Imported only by the
+api-server's FAB app.
 """
 
 from __future__ import annotations
@@ -16,16 +17,25 @@ from flask_appbuilder.const import AUTH_DB, AUTH_OAUTH
 from prominence.auth.caller import AuthError
 from prominence.auth.oidc import identity_from_claims
 from prominence.config import get_settings
+from prominence.contract.workflows import owner_role
 
 PROVIDER = "prominence"
 USER_ROLE = "ProminenceUser"
-# What USER_ROLE may do in Airflow: open the UI, its own profile, and the plugins' pages. No DAG,
-# run, task or log permission: every job is a run of one shared DAG.
+# What USER_ROLE may do in Airflow: open the UI, its own profile, and the plugins' pages; read
+# what the UI shows of a DAG (runs, versions, warnings, tasks, logs), but only of the DAGs a role
+# of the user may read (the FAB auth manager checks both): no DAG itself, as every job is a run
+# of one shared DAG.
 USER_ROLE_PERMISSIONS = [
     ("can_read", "Website"),
     ("can_read", "My Profile"),
     ("can_edit", "My Profile"),
     ("can_read", "Plugins"),
+    ("can_read", "DAG Runs"),
+    ("can_read", "DAG Versions"),
+    ("can_read", "DAG Warnings"),
+    ("can_read", "HITL Detail"),
+    ("can_read", "Task Instances"),
+    ("can_read", "Task Logs"),
 ]
 
 
@@ -35,6 +45,13 @@ class ProminenceSecurityManager(FabAirflowSecurityManagerOverride):
     def sync_roles(self) -> None:
         super().sync_roles()
         self.bulk_sync_roles([{"role": USER_ROLE, "perms": USER_ROLE_PERMISSIONS}])
+
+    def _oauth_calculate_user_roles(self, userinfo: dict[str, Any]) -> list:
+        """At each login: the mapped roles, USER_ROLE, and the user's own role."""
+        roles = list(super()._oauth_calculate_user_roles(userinfo))
+        if userinfo.get("username"):
+            roles.append(self.add_role(owner_role(userinfo["username"])))
+        return roles
 
     def get_oauth_user_info(self, provider: str, resp: dict[str, Any]) -> dict[str, Any]:
         if provider != PROVIDER:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from prominence.config import get_settings
@@ -9,6 +10,13 @@ from prominence.config import get_settings
 
 def dag_id_for(workflow_id: int) -> str:
     return f"{get_settings().workflow_dag_prefix}{workflow_id}"
+
+
+def owner_role(username: str) -> str:
+    """The Airflow UI role of one user, which their workflows' DAGs grant read access (docs/ui.md);
+    a name too long for FAB's role table (64 characters) is replaced by its hash."""
+    role = f"ProminenceUser:{username}"
+    return role if len(role) <= 64 else f"ProminenceUser:{hashlib.sha256(username.encode()).hexdigest()[:48]}"
 
 
 def workflow_id_of(dag_id: str) -> int | None:

@@ -8,7 +8,7 @@ from typing import Any
 
 from airflow.sdk import DAG
 
-from prominence.contract.workflows import dag_id_for
+from prominence.contract.workflows import dag_id_for, owner_role
 from prominence.operators.workflow import WorkflowNodeOperator
 
 
@@ -26,7 +26,8 @@ def task_ids(nodes: list[str]) -> dict[str, str]:
 
 
 def build_dag(graph: dict[str, Any]):
-    """The DAG of one workflow: a WorkflowNodeOperator per job, edges from `dependencies`."""
+    """The DAG of one workflow: a WorkflowNodeOperator per job, edges from `dependencies`; its
+    owner's UI role may read it and its run (files written before owners were recorded: nobody)."""
     workflow_id = graph["workflow_id"]
     ids = task_ids(graph["nodes"])
     with DAG(
@@ -38,6 +39,9 @@ def build_dag(graph: dict[str, Any]):
         max_active_tasks=100000,
         tags=["prominence", "workflow"],
         description=f"PROMINENCE workflow {workflow_id} {graph['name']}".strip(),
+        access_control={owner_role(graph["owner"]): {"DAGs": {"can_read"}, "DAG Runs": {"can_read"}}}
+        if "owner" in graph
+        else None,
     ) as dag:
         nodes = {
             name: WorkflowNodeOperator(

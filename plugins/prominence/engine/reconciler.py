@@ -147,7 +147,7 @@ def _write_lost_dag_files(now: float) -> None:
         if dag_id_for(row.id) in started or dag_file(row.id).exists():
             continue
         try:
-            write_dag_file(graph_of(row.id, row.name, row.create_time, description_of(row)))
+            write_dag_file(graph_of(row.id, row.owner, row.name, row.create_time, description_of(row)))
             log.warning("Workflow %s had no DAG file; wrote it now", row.id)
         except Exception:
             log.exception("Workflow %s: writing its DAG file failed; trying again next pass", row.id)

@@ -4,7 +4,9 @@ The file embeds only the graph (node names, edges, retries, ids); the jobs thems
 our tables and are released by the nodes through the REST API. `schedule="@once"` makes the
 scheduler start the workflow's single run as soon as the dag-processor has parsed the file,
 so nothing has to poll for the DAG to appear. Files never change; they are removed once the
-workflow has finished (unless `leaveInQueue`) or is deleted.
+workflow has finished (unless `leaveInQueue`) or is deleted. The DAG grants its owner's own UI
+role read access (docs/ui.md); the dag-processor syncs that at each parse and fails the DAG if
+the role is missing, so the role is created before the file is written.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import json
 import os
 from typing import Any
 
-from prominence.contract.workflows import dag_file
+from prominence.contract.workflows import dag_file, owner_role
 
 _TEMPLATE = '''"""PROMINENCE workflow {workflow_id} ({name!r}): an Airflow DAG generated at submission."""
 
@@ -23,10 +25,11 @@ dag = build_dag({graph})
 '''
 
 
-def graph_of(workflow_id: int, name: str, created: int, description: Any) -> dict[str, Any]:
+def graph_of(workflow_id: int, owner: str, name: str, created: int, description: Any) -> dict[str, Any]:
     """What the DAG file needs: nodes in submission order, their parents, the node retries."""
     return {
         "workflow_id": workflow_id,
+        "owner": owner,
         "name": name,
         "created": created,
         "retries": description.policies.maximum_retries,
@@ -37,6 +40,7 @@ def graph_of(workflow_id: int, name: str, created: int, description: Any) -> dic
 
 def write_dag_file(graph: dict[str, Any]) -> None:
     """Atomically, so the dag-processor never parses half a file."""
+    ensure_owner_role(graph["owner"])
     path = dag_file(graph["workflow_id"])
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
@@ -46,3 +50,17 @@ def write_dag_file(graph: dict[str, Any]) -> None:
 
 def remove_dag_file(workflow_id: int) -> None:
     dag_file(workflow_id).unlink(missing_ok=True)
+
+
+def ensure_owner_role(username: str) -> None:
+    """The owner's UI role, without permissions of its own: the DAGs' access control grants them."""
+    # Loaded only here, as in engine/runs.py: Airflow's models load with the first use.
+    from airflow.configuration import conf
+
+    if "FabAuthManager" not in conf.get("core", "auth_manager"):
+        return
+    from airflow.providers.fab.www.security_appless import ApplessAirflowSecurityManager
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        ApplessAirflowSecurityManager(session=session).add_role(owner_role(username))

@@ -91,7 +91,7 @@ def submit_workflow(identity: Identity, description: WorkflowDescription, lineag
             handle.write(
                 mint_token(identity.username, identity.groups, WORKFLOW_TOKEN_SECONDS, job=row.uuid, email=identity.email)
             )
-    write_dag_file(graph_of(workflow_id, description.name, now, description))
+    write_dag_file(graph_of(workflow_id, identity.username, description.name, now, description))
     return workflow_id
 
 

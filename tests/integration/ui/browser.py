@@ -55,6 +55,13 @@ def job_rows(driver, names: set[str], timeout: float = 60) -> dict[str, list[str
     return WebDriverWait(driver, timeout).until(rows)
 
 
+def page_text(driver, shows, timeout: float = 60) -> str:
+    """The page's visible text once `shows(text)` holds (the UI renders what its API calls return)."""
+    return WebDriverWait(driver, timeout).until(
+        lambda d: (text := d.find_element(By.TAG_NAME, "body").text) and shows(text) and text
+    )
+
+
 def screenshot(driver, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     driver.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
