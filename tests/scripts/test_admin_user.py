@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from airflow.cli.cli_parser import get_parser
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 
@@ -16,8 +17,6 @@ from stack_config import Stack  # noqa: E402
 
 @pytest.mark.parametrize("password", ["-starts-with-a-dash", "--also", "plain"])
 def test_users_create_gets_the_whole_password(tmp_path: Path, monkeypatch, password: str) -> None:
-    from airflow.cli.cli_parser import get_parser
-
     stack = Stack(home=tmp_path, port=8080, registry="127.0.0.1:5000", database_url=None, s3_port=9000)
     (tmp_path / "secrets.env").write_text(f"PROMINENCE_ADMIN_PASSWORD={password}\n")
     commands: list[tuple[str, ...]] = []

@@ -59,6 +59,7 @@ def ensure_owner_role(username: str) -> None:
 
     if "FabAuthManager" not in conf.get("core", "auth_manager"):
         return
+    # The FAB provider only where it is the auth manager.
     from airflow.providers.fab.www.security_appless import ApplessAirflowSecurityManager
     from airflow.utils.session import create_session
 
