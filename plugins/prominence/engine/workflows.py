@@ -117,7 +117,7 @@ class NodeState:
         }
 
 
-def _good(row: Any, description: WorkflowDescription) -> bool:
+def good(row: Any, description: WorkflowDescription) -> bool:
     """Spec §7.3: a job fails a workflow unless it completed with its tasks succeeding, or
     `reportJobSuccessOnTaskFailure` says task failures count as success."""
     if row.status != JobStatus.COMPLETED:
@@ -152,7 +152,7 @@ def advance(row: Any, job: str, try_number: int) -> NodeState:
             last_index = max(last_index, -1 if group.last_index is None else group.last_index)
             if group.status not in TERMINAL:
                 node.active += group.n
-            elif _good(group, description):
+            elif good(group, description):
                 node.done += group.n
             elif group.workflow_id != row.id or (group.workflow_try or 0) < try_number:
                 retries += group.n
@@ -223,7 +223,7 @@ def progress(session: Session, rows: list[Any]) -> dict[int, tuple[str, dict[str
                 counts["queued"] += group.n
                 continue
             ended_here = ended_here or group.workflow_id == row.id
-            if _good(group, description):
+            if good(group, description):
                 counts["done"] += group.n
             elif group.workflow_id == row.id:
                 counts["failed"] += group.n

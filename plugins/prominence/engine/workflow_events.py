@@ -1,0 +1,93 @@
+"""Releasing a workflow's dependent jobs the moment their parents end, not when the DAG gets there.
+
+A thread of the api-server (the one process holding the key that signs the jobs' tokens;
+several api-server processes share the work, each mark being taken by one). Each committed end of a workflow's job leaves a mark named after its
+workflow (store/signals.py); every WATCH_SECONDS this takes the marks and, for each workflow,
+releases every job whose parents have all succeeded and that has no job yet in this workflow,
+through `advance` (first try), the path the DAG's node takes when it starts: serialised per
+workflow and keyed per instance, so a node asking at the same time releases nothing twice.
+The node then finds its jobs released (or ended) and follows at once. The DAG stays the
+fallback: a mark lost to a crash only means the job is released by its node, as before.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections import defaultdict
+
+from prominence.contract.states import TERMINAL
+from prominence.contract.workflows import ended_marks
+from prominence.engine.workflows import advance, description_of, good
+from prominence.store import workflows as store
+from prominence.store.db import session_scope
+
+log = logging.getLogger(__name__)
+WATCH_SECONDS = 0.1
+
+_lock = threading.Lock()
+_thread: threading.Thread | None = None
+
+
+def start() -> None:
+    """Start this process's watcher, once."""
+    global _thread
+    with _lock:
+        if _thread is None:
+            _thread = threading.Thread(target=run_forever, name="prominence-workflow-release", daemon=True)
+            _thread.start()
+
+
+def run_forever(interval: float = WATCH_SECONDS) -> None:
+    while True:
+        for workflow_id in take_marks():
+            try:
+                release_ready(workflow_id)
+            except Exception:
+                log.exception("Workflow %s: releasing its ready jobs failed; its nodes will", workflow_id)
+        time.sleep(interval)
+
+
+def take_marks() -> list[int]:
+    """The workflows with a job ended since the last call; each mark is removed before it is
+    handled, so an end committed meanwhile leaves a new one."""
+    try:
+        entries = list(os.scandir(ended_marks()))
+    except FileNotFoundError:
+        return []
+    taken = []
+    for entry in entries:
+        try:
+            os.unlink(entry.path)
+        except FileNotFoundError:
+            continue
+        if entry.name.isdigit():
+            taken.append(int(entry.name))
+    return taken
+
+
+def release_ready(workflow_id: int) -> list[int]:
+    """Release the jobs of the workflow all of whose parents succeeded and that have no job in it
+    yet; the ids of the jobs released."""
+    with session_scope() as session:
+        row = store.get_workflow(session, workflow_id)
+        if row is None or row.status in TERMINAL:
+            return []
+        summary = store.member_summary(session, [row.id, *row.lineage])
+    description = description_of(row)
+    done: dict[str, int] = defaultdict(int)
+    here = set()
+    for group in summary:
+        if group.workflow_id == row.id:
+            here.add(group.workflow_job)
+        if group.status in TERMINAL and good(group, description):
+            done[group.workflow_job] += group.n
+    released = []
+    for job, parents in description.parents().items():
+        if parents and job not in here and all(done[parent] == description.size_of(parent) for parent in parents):
+            released += advance(row, job, 1).released
+    if released:
+        log.info("Workflow %s: released jobs %s as their parents ended", workflow_id, released)
+    return released
