@@ -1,6 +1,6 @@
-"""The reconciler's release of a workflow's dependent jobs when their parents end: only jobs whose
-parents all succeeded (across a rerun's lineage) and that have no job in the workflow yet are
-released, through `advance` in its first try; the marks are taken once each."""
+"""The api-server's release of a workflow's jobs when they may run: its first jobs at once, then
+only jobs whose parents all succeeded (across a rerun's lineage) and that have no job in the
+workflow yet, through `advance` in its first try; the marks are taken once each."""
 
 from __future__ import annotations
 
@@ -56,6 +56,11 @@ def workflow(monkeypatch):
     return state
 
 
+def test_a_new_workflow_releases_its_first_jobs(workflow):
+    assert workflow_events.release_ready(7) == [101]
+    assert workflow.asked == [("A", 1)]
+
+
 def test_children_of_a_succeeded_parent_are_released_in_the_first_try(workflow):
     workflow.summary = [group("A", "completed")]
     assert workflow_events.release_ready(7) == [101, 102]
@@ -81,7 +86,7 @@ def test_a_failed_parent_or_a_job_released_already_is_left_to_its_node(workflow)
 def test_a_parent_that_succeeded_in_an_earlier_workflow_of_the_lineage_counts(workflow):
     workflow.summary = [group("A", "completed", workflow_id=3), group("B", "completed", workflow_id=3)]
     workflow_events.release_ready(7)
-    assert workflow.asked == [("B", 1), ("C", 1)]
+    assert workflow.asked == [("A", 1), ("B", 1), ("C", 1)]
 
 
 def test_an_ended_or_unknown_workflow_releases_nothing(workflow):

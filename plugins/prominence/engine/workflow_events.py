@@ -1,9 +1,10 @@
-"""Releasing a workflow's dependent jobs the moment their parents end, not when the DAG gets there.
+"""Releasing a workflow's jobs the moment they may run, not when the DAG gets to their nodes.
 
 A thread of the api-server (the one process holding the key that signs the jobs' tokens;
-several api-server processes share the work, each mark being taken by one). Each committed end of a workflow's job leaves a mark named after its
-workflow (store/signals.py); every WATCH_SECONDS this takes the marks and, for each workflow,
-releases every job whose parents have all succeeded and that has no job yet in this workflow,
+several api-server processes share the work, each mark being taken by one). A stored workflow
+and each committed end of one of its jobs leave a mark named after the workflow
+(store/signals.py); every WATCH_SECONDS this takes the marks and, for each workflow, releases
+every job whose parents (if any) have all succeeded and that has no job yet in this workflow,
 through `advance` (first try), the path the DAG's node takes when it starts: serialised per
 workflow and keyed per instance, so a node asking at the same time releases nothing twice.
 The node then finds its jobs released (or ended) and follows at once. The DAG stays the
@@ -69,8 +70,8 @@ def take_marks() -> list[int]:
 
 
 def release_ready(workflow_id: int) -> list[int]:
-    """Release the jobs of the workflow all of whose parents succeeded and that have no job in it
-    yet; the ids of the jobs released."""
+    """Release the jobs of the workflow all of whose parents succeeded (its first jobs: at once)
+    and that have no job in it yet; the ids of the jobs released."""
     with session_scope() as session:
         row = store.get_workflow(session, workflow_id)
         if row is None or row.status in TERMINAL:
@@ -86,7 +87,7 @@ def release_ready(workflow_id: int) -> list[int]:
             done[group.workflow_job] += group.n
     released = []
     for job, parents in description.parents().items():
-        if parents and job not in here and all(done[parent] == description.size_of(parent) for parent in parents):
+        if job not in here and all(done[parent] == description.size_of(parent) for parent in parents):
             released += advance(row, job, 1).released
     if released:
         log.info("Workflow %s: released jobs %s as their parents ended", workflow_id, released)

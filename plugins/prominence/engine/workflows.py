@@ -36,6 +36,7 @@ from prominence.model.workflow import WorkflowDescription, parse_workflow
 from prominence.store import jobs as job_store
 from prominence.store import workflows as store
 from prominence.store.db import commit_store, session_scope
+from prominence.store.signals import release_wanted
 
 log = logging.getLogger(__name__)
 WORKFLOW_DELETED = "Workflow deleted by user"
@@ -92,6 +93,8 @@ def submit_workflow(identity: Identity, description: WorkflowDescription, lineag
                 mint_token(identity.username, identity.groups, WORKFLOW_TOKEN_SECONDS, job=row.uuid, email=identity.email)
             )
     write_dag_file(graph_of(workflow_id, description.name, now, description))
+    # Its first jobs are released at once (engine/workflow_events.py), not when the DAG starts.
+    release_wanted(workflow_id)
     return workflow_id
 
 

@@ -3,8 +3,9 @@
 Two marks in the stack's home, both touched only once the end is committed (a waiter woken
 earlier would read the old state and go back to sleep): the workflow's `events` file, whose
 mtime its nodes' triggers watch (triggers/workflow.py), and an entry named after the workflow
-in the `workflow-ended` folder, which the reconciler takes to release what may now run
-(engine/workflow_events.py). Both are hints: whoever waits on them also asks on a timer.
+in the `workflow-ended` folder, which the api-server takes to release what may now run
+(engine/workflow_events.py); a newly stored workflow leaves the entry too, for its first jobs.
+Both are hints: whoever waits on them also asks on a timer.
 """
 
 from __future__ import annotations
@@ -25,11 +26,20 @@ def member_ended(workflow_id: int) -> None:
         events = events_file(workflow_id)
         if events.parent.is_dir():
             events.touch()
+    except OSError as exc:
+        log.warning("Workflow %s: could not mark a job's end (%s); its nodes see it on their next poll", workflow_id, exc)
+    release_wanted(workflow_id)
+
+
+def release_wanted(workflow_id: int) -> None:
+    """Have the api-server release what of the workflow may run now (its first jobs, once it is
+    stored; the children of a job that ended)."""
+    try:
         marks = ended_marks()
         marks.mkdir(parents=True, exist_ok=True)
         (marks / str(workflow_id)).touch()
     except OSError as exc:
-        log.warning("Workflow %s: could not mark a job's end (%s); its waiters find it on their next poll", workflow_id, exc)
+        log.warning("Workflow %s: could not ask for a release (%s); its nodes release its jobs", workflow_id, exc)
 
 
 PENDING = "prominence_ended_workflows"
