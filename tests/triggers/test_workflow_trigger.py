@@ -4,6 +4,7 @@ workflow's jobs ended rather than at its next poll, and a refusal fails the node
 
 from __future__ import annotations
 
+import asyncio
 import json
 from types import SimpleNamespace
 
@@ -74,8 +75,28 @@ def test_asks_again_as_soon_as_a_job_of_the_workflow_ended(answers, first_event,
 
     def running_then_a_job_ends(request: httpx.Request) -> httpx.Response:
         events_file(3).touch()  # committed after the trigger last looked, as the API answers
-        return httpx.Response(200, json={"state": "running"})
+        return httpx.Response(200, json={"state": "running", "total": 2, "done": 1, "failed": 0, "active": 1})
 
     answers.extend([running_then_a_job_ends, httpx.Response(200, json={"state": "succeeded"})])
     assert first_event(node()) == "success"
     assert len(answers.asked) == 2
+
+
+def test_keeps_to_its_poll_while_jobs_of_the_node_wait_to_be_released(answers, monkeypatch) -> None:
+    """Ends free no room under the idle cap, so they do not bring a request before the poll."""
+    monkeypatch.setenv("PROMINENCE_WORKFLOW_POLL_SECONDS", "3600")
+    get_settings.cache_clear()
+
+    def running_then_a_job_ends(request: httpx.Request) -> httpx.Response:
+        events_file(3).touch()
+        return httpx.Response(200, json={"state": "running", "total": 100, "done": 1, "failed": 0, "active": 20})
+
+    answers.extend([running_then_a_job_ends, httpx.Response(200, json={"state": "succeeded"})])
+
+    async def within_a_second():
+        async for event in node().run():
+            return event
+
+    with pytest.raises(TimeoutError):
+        asyncio.run(asyncio.wait_for(within_a_second(), 1))
+    assert len(answers.asked) == 1
