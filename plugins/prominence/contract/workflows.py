@@ -34,5 +34,6 @@ def events_file(workflow_id: int) -> Path:
 
 
 def ended_marks() -> Path:
-    """The folder of one empty file per workflow a job of which ended, taken by the reconciler."""
+    """The folder of one empty file per workflow with jobs that may be released (it is new, or a job
+    of it ended), taken by the api-server (engine/workflow_events.py)."""
     return get_settings().home / "workflow-ended"

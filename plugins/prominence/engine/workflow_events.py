@@ -57,8 +57,8 @@ def run_forever(interval: float = WATCH_SECONDS) -> None:
 
 
 def take_marks() -> list[int]:
-    """The workflows with a job ended since the last call; each mark is removed before it is
-    handled, so an end committed meanwhile leaves a new one."""
+    """The workflows marked since the last call; each mark is removed before it is handled, so an
+    end committed meanwhile leaves a new one."""
     try:
         entries = list(os.scandir(ended_marks()))
     except FileNotFoundError:
@@ -103,5 +103,5 @@ def release_ready(workflow_id: int) -> list[int]:
                 here.add(job)
             released += node.released
     if released:
-        log.info("Workflow %s: released jobs %s as their parents ended", workflow_id, released)
+        log.info("Workflow %s: released jobs %s ahead of its DAG", workflow_id, released)
     return released

@@ -18,6 +18,8 @@ from sqlalchemy.orm import Session
 from prominence.contract.workflows import ended_marks, events_file
 
 log = logging.getLogger(__name__)
+# Where a session keeps the workflows whose jobs it ended, until it commits or rolls back.
+PENDING = "prominence_ended_workflows"
 
 
 def member_ended(workflow_id: int) -> None:
@@ -40,9 +42,6 @@ def release_wanted(workflow_id: int) -> None:
         (marks / str(workflow_id)).touch()
     except OSError as exc:
         log.warning("Workflow %s: could not ask for a release (%s); its nodes release its jobs", workflow_id, exc)
-
-
-PENDING = "prominence_ended_workflows"
 
 
 def on_commit(session: Session, workflow_id: int) -> None:
