@@ -10,6 +10,8 @@ BENCH_SWEEP_ACCEPTED_MEMBERS (default 100,000, watched for 60 s then deleted); 0
 BENCH_EXECUTOR_JOBS (default 500; 0 skips) trivial jobs then run on stacks of their own with
 LocalExecutor and with Celery (one worker, two workers), `bench/executors.py`. The fair-share
 section (`bench/fairshare.py`) prints the late user's wait against the heavy user's as the ratio.
+BENCH_CHAIN_LINKS (default 10; 0 skips) is the length of a linear workflow chain of `true` jobs
+(`bench/workflow_chain.py`), its total and per-link figures against a lone job's submit → completed.
 BENCH_CHAOS_JOBS (default 500; 0 skips) trivial jobs and a BENCH_SWEEP_MEMBERS sweep then run on a
 stack of their own while a random component is SIGKILLed every 20 s for 5 minutes, `bench/chaos.py`.
 """
@@ -26,7 +28,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench import chaos, executors, fairshare, latency, memory, rest, throughput, workflow_sweep  # noqa: E402
+from bench import chaos, executors, fairshare, latency, memory, rest, throughput, workflow_chain, workflow_sweep  # noqa: E402
 from bench.stack import fresh_stack  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "latest.json"
@@ -34,6 +36,7 @@ SWEEP_MEMBERS = int(os.environ.get("BENCH_SWEEP_MEMBERS", "200"))
 SWEEP_ACCEPTED_MEMBERS = int(os.environ.get("BENCH_SWEEP_ACCEPTED_MEMBERS", "100000"))
 EXECUTOR_JOBS = int(os.environ.get("BENCH_EXECUTOR_JOBS", str(executors.JOBS)))
 CHAOS_JOBS = int(os.environ.get("BENCH_CHAOS_JOBS", "500"))
+CHAIN_LINKS = int(os.environ.get("BENCH_CHAIN_LINKS", str(workflow_chain.LINKS)))
 
 
 def rows_of(results: dict) -> list[tuple[str, float, str, float, str]]:
@@ -75,6 +78,13 @@ def rows_of(results: dict) -> list[tuple[str, float, str, float, str]]:
         rows.append((f"{label}: most members idle", a["max_idle"], "≤ 20", 20, "jobs"))
         rows.append((f"{label}: describe p50", a["describe_p50_ms"], "", health[max(health)]["p50_ms"], "ms"))
         rows.append((f"{label}: peak PSS whole stack", a["peak_pss_mib"], "", a["idle_pss_mib"], "MiB"))
+    if "workflow_chain" in results:
+        c = results["workflow_chain"]
+        label, lone = f"chain of {c['links']} `true`", c["lone_job_p50_s"]
+        rows.append((f"{label}: total", c["total_s"], "< 15", c["links"] * lone, "s"))
+        rows.append((f"{label}: per link", c["per_link_s"], "", lone, "s"))
+        rows.append((f"{label}: parent end → child released p50", c["released_p50_s"], "≤ 1", lone, "s"))
+        rows.append((f"{label}: parent end → child running p50", c["running_p50_s"], "", lone, "s"))
     if "fairshare" in results:
         f = results["fairshare"]
         label = f"fair share, {f['late_jobs']} late behind {f['heavy_jobs']}"
@@ -109,6 +119,8 @@ def main() -> None:
         results["rest"] = rest.run(stack)
         results["throughput"] = throughput.run(stack)
         results["fairshare"] = fairshare.run(stack)
+        if CHAIN_LINKS:
+            results["workflow_chain"] = workflow_chain.run(stack, CHAIN_LINKS)
         if SWEEP_MEMBERS:
             results["workflow_sweep"] = workflow_sweep.run(stack, SWEEP_MEMBERS)
         if SWEEP_ACCEPTED_MEMBERS:

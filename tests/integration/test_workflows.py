@@ -139,7 +139,14 @@ def submitted(alice, sample_image, registry_tag):
         },
     )
     assert alice.client.delete("/data/vanishing.txt").status_code == 204
+    chain = {
+        "name": "chain",
+        "jobs": [wf_job(name, sample_image, f"echo {name}") for name in ("first", "middle", "last")],
+        "factories": [{"name": "m", "type": "repeat", "jobs": ["middle"], "num": 3}],
+        "dependencies": {"first": ["middle"], "middle": ["last"]},
+    }
     return {
+        "chain": submit(alice, chain),
         "vanishing": vanishing,
         "diamond": submit(alice, diamond(sample_image, "diamond")),
         "broken": submit(alice, diamond(sample_image, "broken", b_image=missing, policies={"maximumRetries": 1})),
@@ -181,6 +188,26 @@ def test_diamond_runs_in_dependency_order(alice, submitted):
     response = alice.client.get(f"/workflows/{submitted['diamond']}/D/stdout")
     assert (response.status_code, response.text) == (200, "D\n")
     assert alice.ids("/jobs", name="D", all="true") == [jobs["diamond/D"]["id"]]
+
+
+def test_a_chain_releases_each_job_once_after_all_instances_of_its_parent_ended(alice, submitted):
+    """Dependent jobs are released as their parents' ends are written back, ahead of the DAG's
+    nodes, which then find them released: still once each, and never before the parent ended."""
+    workflow = wait(alice, submitted["chain"])
+    assert workflow["status"] == "completed", workflow
+    jobs = jobs_of(alice, submitted["chain"])
+    assert {name: len(found) for name, found in jobs.items()} == {
+        "chain/first": 1,
+        "chain/middle/0": 1,
+        "chain/middle/1": 1,
+        "chain/middle/2": 1,
+        "chain/last": 1,
+    }
+    first, last = jobs["chain/first"][0]["events"], jobs["chain/last"][0]["events"]
+    middle = [jobs[f"chain/middle/{i}"][0]["events"] for i in range(3)]
+    assert all(first["endTime"] <= events["createTime"] for events in middle), (first, middle)
+    assert max(events["endTime"] for events in middle) <= last["createTime"], (middle, last)
+    assert alice.client.get(f"/workflows/{submitted['chain']}/last/stdout").text == "last\n"
 
 
 def test_failed_job_blocks_descendants_and_only_it_is_retried(alice, submitted):

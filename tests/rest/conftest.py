@@ -14,7 +14,7 @@ from sqlalchemy.pool import StaticPool
 
 from prominence.auth.identity import Identity
 from prominence.config import get_settings
-from prominence.engine import resources, runs
+from prominence.engine import resources, runs, workflow_events
 from prominence.rest.app import create_app
 from prominence.rest.deps import current_identity, sessions
 from prominence.storage.s3 import get_store
@@ -34,6 +34,8 @@ def app(engine, monkeypatch):
     # admission) see no runs and the configured cpus.
     monkeypatch.setattr(runs, "run_confs", lambda session, job_ids: {})
     monkeypatch.setattr(resources, "pool_slots", lambda session: get_settings().worker_cpus)
+    # The api-server's workflow-release thread would outlive the test and its database.
+    monkeypatch.setattr(workflow_events, "start", lambda: None)
 
     @contextmanager
     def scope():

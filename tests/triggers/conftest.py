@@ -15,7 +15,8 @@ from prominence.triggers import polling
 
 @pytest.fixture
 def answers(monkeypatch):
-    """The API answers with the queued responses in turn (the last one repeats); `.asked` records the requests."""
+    """The API answers with the queued responses in turn (the last one repeats); `.asked` records the requests.
+    A queued callable is called with the request and answers in its place."""
 
     class Queue(list):
         asked: list[httpx.Request] = []
@@ -26,6 +27,8 @@ def answers(monkeypatch):
     def handler(request: httpx.Request) -> httpx.Response:
         asked.append(request)
         answer = queued.pop(0) if len(queued) > 1 else queued[0]
+        if callable(answer):
+            answer = answer(request)
         if isinstance(answer, Exception):
             raise answer
         return answer

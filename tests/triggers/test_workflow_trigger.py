@@ -1,8 +1,10 @@
 """The workflow node trigger against a mocked API: it advances its node with the workflow's token
-until the node has succeeded, failed or been stopped, and a refusal fails the node."""
+until the node has succeeded, failed or been stopped, asks again as soon as one of the
+workflow's jobs ended rather than at its next poll, and a refusal fails the node."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from types import SimpleNamespace
 
@@ -10,7 +12,7 @@ import httpx
 import pytest
 
 from prominence.config import get_settings
-from prominence.contract.workflows import token_file
+from prominence.contract.workflows import events_file, token_file
 from prominence.triggers.workflow import WorkflowNodeTrigger
 
 PUBLIC_URL = "http://api/prominence/v1"
@@ -64,3 +66,37 @@ def test_serializes_to_what_it_was_built_from() -> None:
     path, kwargs = WorkflowNodeTrigger(3, "step").serialize()
     assert path == "prominence.triggers.workflow.WorkflowNodeTrigger"
     assert kwargs == {"workflow_id": 3, "job": "step"}
+
+
+def test_asks_again_as_soon_as_a_job_of_the_workflow_ended(answers, first_event, monkeypatch) -> None:
+    """With an hour between polls, only the workflow's `events` mark can bring the second request."""
+    monkeypatch.setenv("PROMINENCE_WORKFLOW_POLL_SECONDS", "3600")
+    get_settings.cache_clear()
+
+    def running_then_a_job_ends(request: httpx.Request) -> httpx.Response:
+        events_file(3).touch()  # committed after the trigger last looked, as the API answers
+        return httpx.Response(200, json={"state": "running", "total": 2, "done": 1, "failed": 0, "active": 1})
+
+    answers.extend([running_then_a_job_ends, httpx.Response(200, json={"state": "succeeded"})])
+    assert first_event(node()) == "success"
+    assert len(answers.asked) == 2
+
+
+def test_keeps_to_its_poll_while_jobs_of_the_node_wait_to_be_released(answers, monkeypatch) -> None:
+    """Ends free no room under the idle cap, so they do not bring a request before the poll."""
+    monkeypatch.setenv("PROMINENCE_WORKFLOW_POLL_SECONDS", "3600")
+    get_settings.cache_clear()
+
+    def running_then_a_job_ends(request: httpx.Request) -> httpx.Response:
+        events_file(3).touch()
+        return httpx.Response(200, json={"state": "running", "total": 100, "done": 1, "failed": 0, "active": 20})
+
+    answers.extend([running_then_a_job_ends, httpx.Response(200, json={"state": "succeeded"})])
+
+    async def within_a_second():
+        async for event in node().run():
+            return event
+
+    with pytest.raises(TimeoutError):
+        asyncio.run(asyncio.wait_for(within_a_second(), 1))
+    assert len(answers.asked) == 1

@@ -1,4 +1,5 @@
-"""Where a workflow lives outside our tables: its generated DAG's id and file, and its token."""
+"""Where a workflow lives outside our tables: its generated DAG's id and file, its token, and the
+marks its jobs' ends leave (store/signals.py)."""
 
 from __future__ import annotations
 
@@ -33,3 +34,14 @@ def dag_file(workflow_id: int) -> Path:
 def token_file(workflow_id: int) -> Path:
     """The workflow's job token, read by its nodes' triggers to call the API."""
     return get_settings().sandboxes / f"workflow-{workflow_id}" / "token"
+
+
+def events_file(workflow_id: int) -> Path:
+    """Touched each time one of the workflow's jobs ends: its nodes' triggers watch its mtime."""
+    return get_settings().sandboxes / f"workflow-{workflow_id}" / "events"
+
+
+def ended_marks() -> Path:
+    """The folder of one empty file per workflow with jobs that may be released (it is new, or a job
+    of it ended), taken by the api-server (engine/workflow_events.py)."""
+    return get_settings().home / "workflow-ended"

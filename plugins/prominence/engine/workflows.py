@@ -36,6 +36,7 @@ from prominence.model.workflow import WorkflowDescription, parse_workflow
 from prominence.store import jobs as job_store
 from prominence.store import workflows as store
 from prominence.store.db import commit_store, session_scope
+from prominence.store.signals import release_wanted
 
 log = logging.getLogger(__name__)
 WORKFLOW_DELETED = "Workflow deleted by user"
@@ -92,6 +93,8 @@ def submit_workflow(identity: Identity, description: WorkflowDescription, lineag
                 mint_token(identity.username, identity.groups, WORKFLOW_TOKEN_SECONDS, job=row.uuid, email=identity.email)
             )
     write_dag_file(graph_of(workflow_id, identity.username, description.name, now, description))
+    # Its first jobs are released at once (engine/workflow_events.py), not when the DAG starts.
+    release_wanted(workflow_id)
     return workflow_id
 
 
@@ -117,7 +120,7 @@ class NodeState:
         }
 
 
-def _good(row: Any, description: WorkflowDescription) -> bool:
+def good(row: Any, description: WorkflowDescription) -> bool:
     """Spec §7.3: a job fails a workflow unless it completed with its tasks succeeding, or
     `reportJobSuccessOnTaskFailure` says task failures count as success."""
     if row.status != JobStatus.COMPLETED:
@@ -152,7 +155,7 @@ def advance(row: Any, job: str, try_number: int) -> NodeState:
             last_index = max(last_index, -1 if group.last_index is None else group.last_index)
             if group.status not in TERMINAL:
                 node.active += group.n
-            elif _good(group, description):
+            elif good(group, description):
                 node.done += group.n
             elif group.workflow_id != row.id or (group.workflow_try or 0) < try_number:
                 retries += group.n
@@ -223,7 +226,7 @@ def progress(session: Session, rows: list[Any]) -> dict[int, tuple[str, dict[str
                 counts["queued"] += group.n
                 continue
             ended_here = ended_here or group.workflow_id == row.id
-            if _good(group, description):
+            if good(group, description):
                 counts["done"] += group.n
             elif group.workflow_id == row.id:
                 counts["failed"] += group.n

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from prominence.engine import workflow_events
 from prominence.rest import data, errors, health, job_commands, jobs, kv, ui, usage, workflows
 from prominence.rest.deps import current_identity
 
@@ -18,13 +19,16 @@ SWITCH_INTERVAL_SECONDS = 0.001
 
 
 class StartHousekeeping:
-    """Tunes the process when Starlette builds its middleware (at the first request), so only the
+    """Tunes the process and starts the release of workflow jobs whose parents ended
+    (engine/workflow_events.py: it submits jobs, so it needs the token signing key, the
+    api-server's alone) when Starlette builds its middleware (at the first request), so only the
     api-server does (not every process that loads the plugin). Reconciliation runs in a component
     of its own (engine/reconciler.py)."""
 
     def __init__(self, app) -> None:
         self.app = app
         sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
+        workflow_events.start()
 
     async def __call__(self, scope, receive, send) -> None:
         await self.app(scope, receive, send)

@@ -9,6 +9,7 @@ from sqlalchemy import Row, Select, Table, and_, func, insert, or_, select, upda
 from sqlalchemy.orm import Session
 
 from prominence.contract.states import TERMINAL
+from prominence.store.signals import on_commit
 from prominence.store.tables import ids, jobs
 
 
@@ -89,7 +90,8 @@ def deleted_since(session: Session, since: int) -> list[int]:
 
 def finish_job(session: Session, job_id: int, *, status: str, reason: str | None, end_time: int, **values: Any) -> bool:
     """Write the terminal state, once: a job that is already terminal is left as it is. The
-    `exec` log recorded while it ran (`execution.commands`) is kept in the final execution."""
+    `exec` log recorded while it ran (`execution.commands`) is kept in the final execution.
+    A workflow's job tells its workflow's waiters once this is committed (store/signals.py)."""
     if values.get("execution") is not None:
         values["execution"] = _with_commands(session, job_id, values["execution"])
     result = session.execute(
@@ -97,7 +99,12 @@ def finish_job(session: Session, job_id: int, *, status: str, reason: str | None
         .where(jobs.c.id == job_id, jobs.c.status.not_in(TERMINAL))
         .values(status=status, status_reason=reason, end_time=end_time, in_queue=jobs.c.leave_in_queue, **values)
     )
-    return result.rowcount > 0
+    if result.rowcount == 0:
+        return False
+    workflow_id = session.execute(select(jobs.c.workflow_id).where(jobs.c.id == job_id)).scalar()
+    if workflow_id is not None:
+        on_commit(session, workflow_id)
+    return True
 
 
 def record_attempts(session: Session, job_id: int, execution: dict[str, Any]) -> bool:

@@ -30,8 +30,12 @@ class ApiPollingTrigger(BaseTrigger):
     async def request(self, client: httpx.AsyncClient) -> httpx.Response:
         raise NotImplementedError
 
+    async def pause(self) -> None:
+        """Wait before asking again: `poll_seconds`, unless a subclass knows a sooner sign."""
+        await asyncio.sleep(self.poll_seconds)
+
     def verdict(self, answer: Any) -> TriggerEvent | None:
-        """The event that ends the wait, or None to ask again after `poll_seconds`."""
+        """The event that ends the wait, or None to ask again after `pause`."""
         raise NotImplementedError
 
     def refusal(self, status: int, message: str) -> TriggerEvent:
@@ -60,4 +64,4 @@ class ApiPollingTrigger(BaseTrigger):
                 if event is not None:
                     yield event
                     return
-                await asyncio.sleep(self.poll_seconds)
+                await self.pause()

@@ -1,5 +1,6 @@
-"""Workflow releases under races: concurrent `advance` calls release each instance once, and a
-delete while members are being released leaves none of them running."""
+"""Workflow releases under races: concurrent `advance` calls release each instance once, also
+while the api-server releases the same jobs because their parent just ended, and a delete while
+members are being released leaves none of them running."""
 
 from __future__ import annotations
 
@@ -61,6 +62,30 @@ def test_concurrent_advances_release_each_instance_once(stack, alice, sample_ima
     assert len(members) == SIZE, sorted(member["name"] for member in members)
     assert len({member["name"] for member in members}) == SIZE
     assert {member["name"]: alice.stdout(member["id"]).split().count("raced") for member in members} == {
+        member["name"]: 1 for member in members
+    }
+
+
+def test_advances_racing_the_release_on_a_parent_end_release_each_instance_once(stack, alice, sample_image):
+    body = sweep(sample_image, "chased", "echo chased")
+    body["jobs"].insert(0, wf_job("parent", sample_image, "true"))
+    body["dependencies"] = {"parent": ["member"]}
+    workflow_id = submit(alice, body)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        parent = jobs_of(alice, workflow_id).get("chased/parent")
+        if parent and parent[0]["status"] in TERMINAL:
+            break
+        time.sleep(0.05)
+    codes = advance_concurrently(stack, workflow_id)
+    workflow = wait(alice, workflow_id, timeout=240)
+    members = [member for name, found in jobs_of(alice, workflow_id).items() if name != "chased/parent" for member in found]
+    report("advance racing the release on a parent's end", calls=len(codes), members=len(members))
+    assert set(codes) == {200}
+    assert workflow["status"] == "completed", workflow
+    assert len(members) == SIZE, sorted(member["name"] for member in members)
+    assert len({member["name"] for member in members}) == SIZE
+    assert {member["name"]: alice.stdout(member["id"]).split().count("chased") for member in members} == {
         member["name"]: 1 for member in members
     }
 
