@@ -14,6 +14,8 @@ BENCH_CHAIN_LINKS (default 10; 0 skips) is the length of a linear workflow chain
 (`bench/workflow_chain.py`), its total and per-link figures against a lone job's submit → completed.
 BENCH_CHAOS_JOBS (default 500; 0 skips) trivial jobs and a BENCH_SWEEP_MEMBERS sweep then run on a
 stack of their own while a random component is SIGKILLed every 20 s for 5 minutes, `bench/chaos.py`.
+An idle stack of its own (`bench/idle.py`; BENCH_IDLE=0 skips it) gives its CPU over 60 s, against
+one core, and the times of `down` and of a warm `up`, against its cold `up`.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench import chaos, executors, fairshare, latency, memory, rest, throughput, workflow_chain, workflow_sweep  # noqa: E402
+from bench import chaos, executors, fairshare, idle, latency, memory, rest, throughput, workflow_chain, workflow_sweep  # noqa: E402
 from bench.stack import fresh_stack  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "latest.json"
@@ -37,6 +39,7 @@ SWEEP_ACCEPTED_MEMBERS = int(os.environ.get("BENCH_SWEEP_ACCEPTED_MEMBERS", "100
 EXECUTOR_JOBS = int(os.environ.get("BENCH_EXECUTOR_JOBS", str(executors.JOBS)))
 CHAOS_JOBS = int(os.environ.get("BENCH_CHAOS_JOBS", "500"))
 CHAIN_LINKS = int(os.environ.get("BENCH_CHAIN_LINKS", str(workflow_chain.LINKS)))
+IDLE = os.environ.get("BENCH_IDLE", "1") != "0"
 
 
 def rows_of(results: dict) -> list[tuple[str, float, str, float, str]]:
@@ -95,6 +98,14 @@ def rows_of(results: dict) -> list[tuple[str, float, str, float, str]]:
         rows.append((f"{name}: throughput, {r['jobs']} jobs", r["jobs_per_minute"], "", local["jobs_per_minute"], "jobs/min"))
         rows.append((f"{name}: submit → completed p50", r["latency_p50_s"], "", local["latency_p50_s"], "s"))
         rows.append((f"{name}: submit → completed p90", r["latency_p90_s"], "", local["latency_p90_s"], "s"))
+    if "idle" in results:
+        i = results["idle"]
+        running = next(r["p50_s"] for r in results["latency"] if r["what"] == "submit → running")
+        rows.append(("idle stack: CPU (60 s)", i["cpu_total_percent"], "≤ 5", 100, "% core"))
+        rows.append(("idle stack: PSS", i["pss_total_mib"], "≤ 1024", m["bare_python_mib"], "MiB"))
+        rows.append(("idle stack: stack.py down", i["down_s"], "≤ 10", i["cold_up_s"], "s"))
+        rows.append(("idle stack: stack.py up (warm)", i["up_s"], "≤ 20", i["cold_up_s"], "s"))
+        rows.append(("idle stack: submit → running p50", i["submit_to_running_p50_s"], "", running, "s"))
     if "chaos" in results:
         c = results["chaos"]
         label = f"chaos, {c['accepted']} jobs, {c['kills']} kills"
@@ -125,6 +136,8 @@ def main() -> None:
             results["workflow_sweep"] = workflow_sweep.run(stack, SWEEP_MEMBERS)
         if SWEEP_ACCEPTED_MEMBERS:
             results["workflow_sweep_accepted"] = workflow_sweep.accepted(stack, SWEEP_ACCEPTED_MEMBERS)
+    if IDLE:
+        results["idle"] = idle.run()
     if EXECUTOR_JOBS:
         results["executors"] = executors.run(EXECUTOR_JOBS)
     if CHAOS_JOBS:

@@ -21,6 +21,8 @@ STACK_PY = REPO / "scripts" / "stack.py"
 class BenchStack:
     home: Path
     env: dict[str, str]
+    # The interpreter and stack.py this stack is run with (bench/idle.py runs another tree's too).
+    command: tuple[str, str] = (sys.executable, str(STACK_PY))
 
     @property
     def url(self) -> str:
@@ -35,7 +37,7 @@ class BenchStack:
         raise KeyError("SAMPLE_IMAGE")
 
     def stack_py(self, *args: str) -> str:
-        done = subprocess.run([sys.executable, str(STACK_PY), *args], env=self.env, capture_output=True, text=True)
+        done = subprocess.run([*self.command, *args], env=self.env, capture_output=True, text=True)
         if done.returncode != 0:
             raise RuntimeError(f"stack.py {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
         return done.stdout
@@ -51,8 +53,9 @@ def _free_port() -> int:
 
 
 @contextmanager
-def fresh_stack(extra_env: dict[str, str] | None = None) -> Iterator[BenchStack]:
-    """`extra_env` configures the stack beyond its defaults (e.g. Celery mode, bench/executors.py)."""
+def fresh_stack(extra_env: dict[str, str] | None = None, stack_py: tuple[str, str] | None = None) -> Iterator[BenchStack]:
+    """`extra_env` configures the stack beyond its defaults (e.g. Celery mode, bench/executors.py);
+    `stack_py` is (python, stack.py) of another tree."""
     home = Path(tempfile.mkdtemp(prefix="prominence-bench-"))
     env = {
         **os.environ,
@@ -62,7 +65,7 @@ def fresh_stack(extra_env: dict[str, str] | None = None) -> Iterator[BenchStack]
         "PROMINENCE_REGISTRY": f"127.0.0.1:{_free_port()}",
         "PROMINENCE_S3_PORT": str(_free_port()),
     }
-    stack = BenchStack(home, env)
+    stack = BenchStack(home, env, *([stack_py] if stack_py else []))
     try:
         stack.stack_py("up")
         stack.env.update(json.loads(stack.stack_py("env", "--json")))
