@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from airflow.sdk.exceptions import AirflowFailException, AirflowRescheduleException, AirflowSkipException
 
-from prominence.contract.tasks import REPORT_KEY, WALLTIME_EXCEEDED
+from prominence.contract.tasks import CONF_KEY, REPORT_KEY, WALLTIME_EXCEEDED
 from prominence.operators.container import ContainerTaskOperator
 from prominence.runtimes import execution
 
@@ -57,10 +57,21 @@ def test_a_nonzero_exit_fails_the_task_and_is_final_on_the_last_try(make_sandbox
     assert sandbox.read_report(0) | {"exitCode": 3, "succeeded": False, "final": False} == sandbox.read_report(0)
     assert sandbox.log("stderr").read_text() == "oops\n"
 
-    with pytest.raises(RuntimeError):
+    with pytest.raises(AirflowFailException, match="exited with code 3"):
         run_task(sandbox, ti=make_ti(try_number=2, max_tries=1))
     assert (sandbox.read_report(0)["final"], sandbox.read_report(0)["retries"]) == (True, 1)
     assert sandbox.log("stderr").read_text() == "oops\noops\n", "the policy's retry is a new run"
+
+
+def test_a_failure_without_task_retries_is_final_though_airflow_has_tries_left(make_sandbox, make_ti) -> None:
+    """Airflow's tries beyond the job's task retries are for a try that died: a task that
+    exited non-zero ends with AirflowFailException, which Airflow never retries."""
+    sandbox = make_sandbox(job("exit 3"))
+    context = sandbox.context(make_ti(try_number=1, max_tries=3))
+    context["dag_run"].conf[CONF_KEY]["task_retries"] = 0
+    with pytest.raises(AirflowFailException, match="exited with code 3"):
+        ContainerTaskOperator(task_id="task", index=0).execute(context)
+    assert (sandbox.read_report(0)["final"], sandbox.read_report(0)["retries"]) == (True, 0)
 
 
 def test_the_walltime_covers_all_tasks_and_kills_the_last(make_sandbox, make_ti) -> None:
@@ -171,14 +182,14 @@ def test_a_task_stopped_otherwise_leaves_its_run_to_the_next_try(make_sandbox, m
     assert [type(exc) for exc in raised] == [AirflowRescheduleException]
     assert execution.running(operator._manager.execution.record())
 
-    with pytest.raises(RuntimeError, match="exited with code 4"):
+    with pytest.raises(AirflowFailException, match="exited with code 4"):
         run_task(sandbox, ti=make_ti(try_number=2))
     report = sandbox.read_report(0)
     assert (report["exitCode"], report["final"], report["imagePullStatus"], report["retries"]) == (4, True, "cached", 0)
     assert report["wallTimeUsage"] >= 1.5
     assert sandbox.log("stdout").read_text() == "started\ndone\n"
 
-    with pytest.raises(RuntimeError, match="exited with code 4"):
+    with pytest.raises(AirflowFailException, match="exited with code 4"):
         run_task(sandbox, ti=make_ti(try_number=3))
     assert sandbox.log("stdout").read_text() == "started\ndone\n", "a finished run is taken, not run again"
 

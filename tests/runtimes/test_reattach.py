@@ -130,6 +130,19 @@ def test_a_run_that_left_no_result_runs_again(spec_of) -> None:
     assert spec.stdout.read_text() == "started\nagain\n"
 
 
+def test_a_run_never_let_go_is_ended_and_started_afresh(spec_of) -> None:
+    """A confined run waits for its starter's word before running its command: a starter that
+    died first left a run that never ran it, so its exit is no result of the task's."""
+    spec = spec_of("echo ran ; exit 0")
+    waiting = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    run = execution.Execution(spec.usage, execution.run_key(spec))
+    run.started(waiting.pid, time.time(), None, None, released=False)
+    assert manager(spec).run().exit_code == 0
+    assert waiting.wait(5) == -signal.SIGKILL
+    assert spec.stdout.read_text() == "ran\n"
+    assert run.record()["released"]
+
+
 def test_a_detached_run_keeps_running_for_the_next_manager(spec_of) -> None:
     spec = spec_of("echo started ; sleep 1 ; exit 5")
     first = manager(spec)

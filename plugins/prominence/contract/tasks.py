@@ -15,6 +15,12 @@ STAGE_OUT_TASK = "stage_out"
 CONF_KEY = "job"
 # The XCom key under which container and staging tasks push their report.
 REPORT_KEY = "report"
+# The Airflow retries of every job-DAG task, on top of the job's `maximumTaskRetries`. Only a try
+# that died without deciding its own end uses one (its task process, worker or scheduler was
+# killed, its heartbeat was lost): every failure a task decides itself raises
+# AirflowFailException, which Airflow never retries. A container task's next try re-attaches to
+# its still-running container (runtimes/execution.py), so the container still runs once.
+INFRASTRUCTURE_RETRIES = 3
 # A container task's report `error` when the job ran out of walltime.
 WALLTIME_EXCEEDED = "WallTimeLimitExceeded"
 # ... and when the kernel killed its container for going over the job's memory.

@@ -23,6 +23,7 @@ from prominence.contract.sandbox import Sandbox
 from prominence.contract.tasks import (
     CONF_KEY,
     CONTAINER_TASK,
+    INFRASTRUCTURE_RETRIES,
     PLAN_TASK,
     REPORT_KEY,
     STAGE_IN_TASK,
@@ -193,8 +194,8 @@ def rerun(session: Session, job_id: int) -> bool:
     )
     for ti in tis:
         if ti.task_id == CONTAINER_TASK:
-            # Clearing gives the DAG's retries (none); the job's own are in its conf.
-            ti.max_tries = ti.try_number + int(conf.get("task_retries", 0))
+            # Clearing gives the DAG's retries (those for tries that died); the job's own are in its conf.
+            ti.max_tries = ti.try_number + int(conf.get("task_retries", 0)) + INFRASTRUCTURE_RETRIES
     session.flush()
     return True
 

@@ -6,6 +6,8 @@ an earlier task failed (unless `ignoreTaskFailures`). Reports go to the sandbox 
 task) and to XCom under `report` (for the scheduler-side write-back of the job's status).
 A sidecar task's instance only marks itself done: every other task's instance runs the job's
 sidecars beside its own container and stops them (SIGTERM, SIGKILL 5 s later) when it ends.
+A failure it decides ends in AirflowFailException, except one the job's `maximumTaskRetries` run
+again: Airflow's other retries are for a try that died before deciding (contract/tasks.py).
 """
 
 from __future__ import annotations
@@ -128,7 +130,9 @@ class ContainerTaskOperator(BaseOperator):
         elif result.memory_exceeded:
             report["error"] = MEMORY_EXCEEDED
         succeeded = result.exit_code == 0 and "error" not in report
-        retrying = not succeeded and "error" not in report and ti.try_number <= ti.max_tries
+        # The job's task retries only: Airflow's others are for tries that died (contract/tasks.py).
+        retries_left = report["retries"] < int(conf.get("task_retries", 0)) and ti.try_number <= ti.max_tries
+        retrying = not succeeded and "error" not in report and retries_left
         report.update(final=not retrying, succeeded=succeeded)
         self._publish(sandbox, ti, report)
         if retrying:
@@ -140,8 +144,10 @@ class ContainerTaskOperator(BaseOperator):
             raise AirflowFailException("Walltime limit exceeded")
         if result.memory_exceeded:
             raise AirflowFailException("Job used too much memory")
+        if retrying:
+            raise RuntimeError(f"task {self.index} exited with code {result.exit_code}; retrying")
         if not succeeded:
-            raise RuntimeError(f"task {self.index} exited with code {result.exit_code}")
+            raise AirflowFailException(f"task {self.index} exited with code {result.exit_code}")
 
     def on_kill(self) -> None:
         """Stopped from outside: stop the container of a deleted job; else (the stack shutting
@@ -266,7 +272,7 @@ def _confine(
 def _retries(previous: dict[str, Any] | None) -> int:
     """The retries the job's policy made (spec: `retries`): one more after a report that was not
     final. Airflow's try number also counts the tries it re-ran after losing a task (an orphan
-    reset), which re-attach to the same run."""
+    reset, a retry of a try that died), which re-attach to the same run and report nothing."""
     if previous is None:
         return 0
     return previous.get("retries", 0) + (0 if previous.get("final") else 1)

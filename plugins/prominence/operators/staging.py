@@ -10,7 +10,9 @@ reads stage-in's). Nothing here follows a link out of the job's home.
 A failure is always reported, never swallowed: whatever goes wrong staging one artifact or output
 (even an error nobody foresaw) becomes its entry's failure status, so the job ends `failed` with
 the spec's reason; should the task die before it reports at all, scheduler/outcome.py still
-gives the job that reason from the task's state.
+gives the job that reason from the task's state. A failure decided here raises
+AirflowFailException, which Airflow never retries; its retries are for a try that died
+(contract/tasks.py), and a retried stage-in or stage-out simply transfers everything again.
 """
 
 from __future__ import annotations

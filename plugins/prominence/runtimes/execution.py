@@ -5,7 +5,8 @@ runs (its scheduler died and the task was reset as orphaned, or its heartbeat wa
 record says which process runs the container (pid, start time, boot) and, once it has ended,
 how (written by `shepherd.py`, or by whichever try watched the end). The new try re-attaches
 to a live run or takes an ended run's result instead of starting the container again; only a
-run that was stopped from outside, or that left no result, starts again. Every write is atomic
+run that was stopped from outside, that left no result, or that was never let go (a confined run
+whose starter died before telling it to go: its command never ran), starts again. Every write is atomic
 (temporary file, then rename): tries of one task read these files while another writes them.
 """
 
@@ -16,6 +17,7 @@ import json
 import os
 import signal
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -53,10 +55,12 @@ class Execution:
         """Held while a try decides whether to start the run, so that two tries never both do."""
         return self.usage.with_name(self.usage.name + ".lock")
 
-    def started(self, pid: int, started: float, network: int | None, cgroup: Path | None) -> None:
+    def started(self, pid: int, started: float, network: int | None, cgroup: Path | None, *, released: bool = True) -> None:
+        """`released`: the run's command was let go; a confined run waits for its starter's word
+        first, and one whose starter died before saying it never ran its command."""
         record = {"key": self.key, "pid": pid, "ticks": start_ticks(pid), "boot": boot_id(), "started": started}
         record.update(network=network and {"pid": network, "ticks": start_ticks(network)}, cgroup=cgroup and str(cgroup))
-        write_atomic(self.record_file, record)
+        write_atomic(self.record_file, record | {"released": released})
 
     def record(self) -> dict[str, Any] | None:
         return read_json(self.record_file)
@@ -107,6 +111,20 @@ def start_ticks(pid: int) -> int | None:
     except (OSError, IndexError):
         return None
     return None if fields[0] in "ZX" else int(fields[19])
+
+
+def abandon(record: dict[str, Any], timeout: float = 5.0) -> None:
+    """End a run that was never let go (it only waits for its dead starter's word), and its
+    leftovers, so that the run can start afresh."""
+    if running(record):
+        try:
+            os.killpg(record["pid"], signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        deadline = time.monotonic() + timeout
+        while running(record) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    release_leftovers(record)
 
 
 def release_leftovers(record: dict[str, Any]) -> None:

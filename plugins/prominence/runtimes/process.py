@@ -94,6 +94,10 @@ class ProcessManager:
             record = self.execution.record()
             if record and record.get("key") != self.execution.key:
                 record = None  # another run (another command) that used this usage file
+            if record and not record.get("released", True):
+                self.log.info("The run started at %s was never let go; starting it again", time.ctime(record["started"]))
+                execution.abandon(record)
+                record = None
             ended = self.execution.ended()
             if execution.running(record):
                 self.log.info("Re-attaching to the run started at %s, pid %d", time.ctime(record["started"]), record["pid"])
@@ -137,7 +141,7 @@ class ProcessManager:
         if copy is not None:
             self._pump = start_pump(self._process.stdout, self.spec.stdout, copy)
         self._pid = self._process.pid
-        self.execution.started(self._pid, self._started, None, None)
+        self.execution.started(self._pid, self._started, None, None, released=identity is None)
         if identity is not None:
             self._connect(identity)
         network = self._network.pid if self._network is not None else None

@@ -1,11 +1,15 @@
 """SIGKILL of each component while jobs and a three-level workflow run: supervisord restarts it,
 every job completes with its container run once, and the stack runs its jobs again within
 RECOVERY_LIMIT_SECONDS of the kill. The triggerer, the dag-processor and the reconciler share
-no work, so they are killed together (one test instead of three)."""
+no work, so they are killed together (one test instead of three). A task process killed on its
+own costs its job nothing either: Airflow retries its try, which re-attaches to the container."""
 
 from __future__ import annotations
 
+import os
+import signal
 import time
+from pathlib import Path
 
 import pytest
 
@@ -22,15 +26,12 @@ from tests.integration.faults.helpers import (
 )
 from tests.integration.test_workflows import jobs_of, submit, wait
 
+
 # With the LocalExecutor a killed scheduler takes its executor's processes with it: a task
-# process starting then exits abnormally (125) and its task instance fails instead of being
-# reset as orphaned, so re-attach never gets a try (issue 12).
-SCHEDULER_KILL = pytest.param(
-    ("scheduler",), marks=pytest.mark.xfail(reason="a task starting when the scheduler dies fails (exit 125) (issue 12)")
-)
-
-
-@pytest.mark.parametrize("components", [SCHEDULER_KILL, ("api-server",), ("triggerer", "dag-processor", "reconciler")])
+# process starting then exits abnormally (125) and its try fails instead of being reset as
+# orphaned; Airflow's retries for tries that died (contract/tasks.py) give it the try that
+# re-attaches.
+@pytest.mark.parametrize("components", [("scheduler",), ("api-server",), ("triggerer", "dag-processor", "reconciler")])
 def test_a_killed_component_costs_no_job(stack, alice, sample_image, components):
     component = "-".join(components)
     submitted = [marked(sample_image, 6) for _ in range(3)]
@@ -55,3 +56,34 @@ def test_a_killed_component_costs_no_job(stack, alice, sample_image, components)
         level = name.rsplit("/", 1)[1]
         assert runs_of(alice, member["id"], f"levels-{component}-{level}") == 1
     assert recovered <= RECOVERY_LIMIT_SECONDS
+
+
+def task_process_of(marker: str, timeout: float = 120) -> int:
+    """The pid of the task process running the container that prints `marker`: the parent of
+    its shepherd (runtimes/shepherd.py), whose command line holds the container's."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for proc in Path("/proc").iterdir():
+            try:
+                argv = proc.joinpath("cmdline").read_bytes().split(b"\0")
+                if any(b"shepherd.py" in arg for arg in argv) and any(marker.encode() in arg for arg in argv):
+                    return int(proc.joinpath("stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError):
+                continue
+        time.sleep(0.2)
+    raise AssertionError(f"no container printing {marker} started within {timeout} s")
+
+
+def test_a_killed_task_process_costs_no_run(alice, sample_image):
+    """Its try died without deciding its end: Airflow retries it, the new try re-attaches to the
+    container, which runs once, and the job counts no retry."""
+    body, marker = marked(sample_image, 8)
+    job_id = alice.submit(body)
+    task_process = task_process_of(marker)
+    assert Path(f"/proc/{task_process}/cmdline").read_bytes().startswith(b"airflow worker --")
+    os.kill(task_process, signal.SIGKILL)
+    described = alice.wait(job_id, timeout=180)
+    assert described["status"] == "completed", described
+    assert runs_of(alice, job_id, marker) == 1
+    assert described["execution"]["tasks"][0]["retries"] == 0
+    assert "retries" not in described["execution"]
