@@ -35,7 +35,7 @@ def app(engine, monkeypatch):
     monkeypatch.setattr(runs, "run_confs", lambda session, job_ids: {})
     monkeypatch.setattr(resources, "pool_slots", lambda session: get_settings().worker_cpus)
     # The api-server's workflow-release thread would outlive the test and its database.
-    monkeypatch.setattr(workflow_events, "start", lambda: None)
+    monkeypatch.setattr(workflow_events.watcher, "start", lambda: None)
 
     @contextmanager
     def scope():

@@ -13,7 +13,6 @@ from __future__ import annotations
 import fcntl
 import logging
 import queue
-import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterator
@@ -28,6 +27,7 @@ from prominence.contract.states import TERMINAL, JobStatus
 from prominence.contract.tasks import job_conf
 from prominence.engine import live, runs
 from prominence.engine.admission import Plan, UsageBook, Waiting, plan, usage_by_owner
+from prominence.engine.background import LazyThread
 from prominence.engine.resources import ACTIVE_RUN, Grant, grant_of, pool_slots, usage_of
 from prominence.model.job import JobDescription, parse_job
 from prominence.store import jobs as store
@@ -41,8 +41,6 @@ ADMIT_INTERVAL_SECONDS = 0.5
 LOCK_FILE = "admission.lock"
 
 _wake: queue.SimpleQueue[None] = queue.SimpleQueue()
-_lock = threading.Lock()
-_thread: threading.Thread | None = None
 # How often each job's run could not be created, in this process.
 _failures: dict[int, int] = defaultdict(int)
 # Each process's passes share one book (they never overlap: see _exclusive).
@@ -51,16 +49,8 @@ _book = UsageBook()
 
 def enqueue() -> None:
     """A job was accepted: have the dispatcher thread run an admission pass."""
-    _start_once()
+    _dispatcher.start()
     _wake.put(None)
-
-
-def _start_once() -> None:
-    global _thread
-    with _lock:
-        if _thread is None:
-            _thread = threading.Thread(target=_loop, name="prominence-dispatch", daemon=True)
-            _thread.start()
 
 
 def _loop() -> None:
@@ -69,6 +59,9 @@ def _loop() -> None:
         while not _wake.empty():
             _wake.get_nowait()  # one pass serves every submission so far
         _pass()
+
+
+_dispatcher = LazyThread(_loop, "prominence-dispatch")
 
 
 def run_forever(interval: float = ADMIT_INTERVAL_SECONDS) -> None:

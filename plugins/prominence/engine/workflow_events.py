@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 import time
 from collections import defaultdict
 
 from prominence.contract.states import TERMINAL
 from prominence.contract.workflows import ended_marks
+from prominence.engine.background import LazyThread
 from prominence.engine.workflows import advance, description_of, good
 from prominence.store import workflows as store
 from prominence.store.db import session_scope
@@ -33,17 +33,6 @@ WATCH_SECONDS = 0.1
 # KNOWN_WORKFLOWS, which only costs the next mark of each a summary.
 KNOWN_WORKFLOWS = 10_000
 _known: dict[int, set[str]] = {}
-_lock = threading.Lock()
-_thread: threading.Thread | None = None
-
-
-def start() -> None:
-    """Start this process's watcher, once."""
-    global _thread
-    with _lock:
-        if _thread is None:
-            _thread = threading.Thread(target=run_forever, name="prominence-workflow-release", daemon=True)
-            _thread.start()
 
 
 def run_forever(interval: float = WATCH_SECONDS) -> None:
@@ -105,3 +94,7 @@ def release_ready(workflow_id: int) -> list[int]:
     if released:
         log.info("Workflow %s: released jobs %s ahead of its DAG", workflow_id, released)
     return released
+
+
+# Started once per process by the REST app (rest/app.py).
+watcher = LazyThread(run_forever, "prominence-workflow-release")

@@ -52,8 +52,15 @@ def remove_dag_file(workflow_id: int) -> None:
     dag_file(workflow_id).unlink(missing_ok=True)
 
 
+# Roles this process has made sure of (PROMINENCE never removes one): each costs one session.
+_ensured: set[str] = set()
+
+
 def ensure_owner_role(username: str) -> None:
     """The owner's UI role, without permissions of its own: the DAGs' access control grants them."""
+    role = owner_role(username)
+    if role in _ensured:
+        return
     # Loaded only here, as in engine/runs.py: Airflow's models load with the first use.
     from airflow.configuration import conf
 
@@ -64,4 +71,5 @@ def ensure_owner_role(username: str) -> None:
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        ApplessAirflowSecurityManager(session=session).add_role(owner_role(username))
+        ApplessAirflowSecurityManager(session=session).add_role(role)
+    _ensured.add(role)

@@ -28,7 +28,7 @@ class StartHousekeeping:
     def __init__(self, app) -> None:
         self.app = app
         sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
-        workflow_events.start()
+        workflow_events.watcher.start()
 
     async def __call__(self, scope, receive, send) -> None:
         await self.app(scope, receive, send)
