@@ -98,12 +98,13 @@ def finish_job(session: Session, job_id: int, *, status: str, reason: str | None
         update(jobs)
         .where(jobs.c.id == job_id, jobs.c.status.not_in(TERMINAL))
         .values(status=status, status_reason=reason, end_time=end_time, in_queue=jobs.c.leave_in_queue, **values)
+        .returning(jobs.c.workflow_id)
     )
-    if result.rowcount == 0:
+    ended = result.first()
+    if ended is None:
         return False
-    workflow_id = session.execute(select(jobs.c.workflow_id).where(jobs.c.id == job_id)).scalar()
-    if workflow_id is not None:
-        on_commit(session, workflow_id)
+    if ended.workflow_id is not None:
+        on_commit(session, ended.workflow_id)
     return True
 
 
