@@ -27,7 +27,7 @@ def task_ids(nodes: list[str]) -> dict[str, str]:
 
 def build_dag(graph: dict[str, Any]):
     """The DAG of one workflow: a WorkflowNodeOperator per job, edges from `dependencies`; its
-    owner's UI role may read it and its run (files written before owners were recorded: nobody)."""
+    owner's UI role may read it and its run."""
     workflow_id = graph["workflow_id"]
     ids = task_ids(graph["nodes"])
     with DAG(
@@ -39,9 +39,7 @@ def build_dag(graph: dict[str, Any]):
         max_active_tasks=100000,
         tags=["prominence", "workflow"],
         description=f"PROMINENCE workflow {workflow_id} {graph['name']}".strip(),
-        access_control={owner_role(graph["owner"]): {"DAGs": {"can_read"}, "DAG Runs": {"can_read"}}}
-        if "owner" in graph
-        else None,
+        access_control={owner_role(graph["owner"]): {"DAGs": {"can_read"}, "DAG Runs": {"can_read"}}},
     ) as dag:
         nodes = {
             name: WorkflowNodeOperator(
