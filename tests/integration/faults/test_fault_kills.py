@@ -87,3 +87,35 @@ def test_a_killed_task_process_costs_no_run(alice, sample_image):
     assert runs_of(alice, job_id, marker) == 1
     assert described["execution"]["tasks"][0]["retries"] == 0
     assert "retries" not in described["execution"]
+
+
+def container_process_of(marker: str, timeout: float = 120) -> int:
+    """The pid, seen from the host, of the job's own command: `sh -c 'echo <marker>; ...'`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for proc in Path("/proc").iterdir():
+            try:
+                argv = proc.joinpath("cmdline").read_bytes().split(b"\0")
+                if len(argv) > 2 and argv[1] == b"-c" and argv[2].startswith(f"echo {marker};".encode()):
+                    return int(proc.name)
+            except (OSError, ValueError):
+                continue
+        time.sleep(0.2)
+    raise AssertionError(f"no container printing {marker} started within {timeout} s")
+
+
+def test_a_killed_container_ends_its_task_with_the_signal_and_is_not_run_again(alice, sample_image):
+    """The job's own command SIGKILLed from the host: its task ends with 128 + 9 at once, as
+    a shell reports it, the job ends `completed` with that exit code, and nothing runs again."""
+    body, marker = marked(sample_image)
+    # A command after the sleep keeps `sh` from exec'ing it: the process killed is the job's own.
+    body["tasks"][0]["cmd"] = f"sh -c 'echo {marker}; sleep 60; echo unreachable'"
+    job_id = alice.submit(body)
+    os.kill(container_process_of(marker), signal.SIGKILL)
+    described = alice.wait(job_id, timeout=120)
+    assert described["status"] == "completed", described
+    (task,) = described["execution"]["tasks"]
+    assert (task["exitCode"], task["retries"]) == (137, 0)
+    assert task["wallTimeUsage"] < 60
+    assert runs_of(alice, job_id, marker) == 1
+    assert "unreachable" not in alice.stdout(job_id)
