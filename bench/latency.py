@@ -15,8 +15,9 @@ JOBS = 20
 RUNTIMES = ("singularity", "udocker")
 
 
-def direct(env: dict[str, str], runtime: str, image: str, runs: int = JOBS) -> list[float]:
-    """Seconds of `echo` run straight through our runtime module (image already pulled)."""
+def prepared_command(env: dict[str, str], runtime: str, image: str, command: tuple[str, ...]):
+    """(runtime, prepared image, argv, env) of `command` as our runtime module runs it, the image
+    pulled into a sandbox of its own; bench/peers.py gives Slurm and the floor the same command."""
     os.environ.update(env)
     # Imported once the stack's env is in os.environ: the package reads its settings on first use.
     from prominence.runtimes import RunSpec, get_runtime
@@ -27,13 +28,19 @@ def direct(env: dict[str, str], runtime: str, image: str, runs: int = JOBS) -> l
     (sandbox / "tmp").mkdir()
     prepared = rt.pull(image, sandbox)
     spec = RunSpec(
-        image=prepared, command=("echo", "hi"), env={}, workdir="/home/user", home=sandbox / "home",
+        image=prepared, command=command, env={}, workdir="/home/user", home=sandbox / "home",
         tmp=sandbox / "tmp", stdout=sandbox / "stdout", stderr=sandbox / "stderr", usage=sandbox / "usage",
         walltime_seconds=60,
     )  # fmt: skip
+    argv, run_env = rt.command_line(spec)
+    return rt, prepared, argv, run_env
+
+
+def direct(env: dict[str, str], runtime: str, image: str, runs: int = JOBS) -> list[float]:
+    """Seconds of `echo` run straight through our runtime module (image already pulled)."""
+    rt, prepared, argv, run_env = prepared_command(env, runtime, image, ("echo", "hi"))
     seconds = []
     for _ in range(runs):
-        argv, run_env = rt.command_line(spec)
         started = time.perf_counter()
         subprocess.run(argv, env=run_env, stdout=subprocess.DEVNULL, check=True)
         seconds.append(time.perf_counter() - started)

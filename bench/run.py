@@ -16,6 +16,10 @@ BENCH_CHAOS_JOBS (default 500; 0 skips) trivial jobs and a BENCH_SWEEP_MEMBERS s
 stack of their own while a random component is SIGKILLed every 20 s for 5 minutes, `bench/chaos.py`.
 An idle stack of its own (`bench/idle.py`; BENCH_IDLE=0 skips it) gives its CPU over 60 s, against
 one core, and the times of `down` and of a warm `up`, against its cold `up`.
+BENCH_PEERS_JOBS (default 500; 0 skips) is the burst of `bench/peers.py`: ours beside bare Airflow,
+Slurm single-node (default and tuned; installed from Debian if missing) and the direct-runtime
+floor, each with one job's submit → completed p50/p90 and the burst's jobs/min, and the ratios
+ours/peer for the rate and peer/ours for latency.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench import chaos, executors, fairshare, idle, latency, memory, rest, throughput, workflow_chain, workflow_sweep  # noqa: E402
+from bench import chaos, executors, fairshare, idle, latency, memory, peers, rest, throughput, workflow_chain, workflow_sweep  # noqa: E402
 from bench.stack import fresh_stack  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "latest.json"
@@ -40,6 +44,7 @@ EXECUTOR_JOBS = int(os.environ.get("BENCH_EXECUTOR_JOBS", str(executors.JOBS)))
 CHAOS_JOBS = int(os.environ.get("BENCH_CHAOS_JOBS", "500"))
 CHAIN_LINKS = int(os.environ.get("BENCH_CHAIN_LINKS", str(workflow_chain.LINKS)))
 IDLE = os.environ.get("BENCH_IDLE", "1") != "0"
+PEERS_JOBS = int(os.environ.get("BENCH_PEERS_JOBS", str(peers.JOBS)))
 
 
 def rows_of(results: dict) -> list[tuple[str, float, str, float, str]]:
@@ -112,6 +117,8 @@ def rows_of(results: dict) -> list[tuple[str, float, str, float, str]]:
         rows.append((f"{label}: lost", c["lost"], "0", 0, "jobs"))
         rows.append((f"{label}: duplicated", c["duplicated"], "0", 0, "jobs"))
         rows.append((f"{label}: worst recovery", c["worst_recovery_s"], "≤ 60", 60, "s"))
+    if "peers" in results:
+        rows += peers.rows_of(results["peers"])
     return rows
 
 
@@ -143,11 +150,16 @@ def main() -> None:
     if CHAOS_JOBS:
         with fresh_stack() as stack:
             results["chaos"] = chaos.run(stack, CHAOS_JOBS, SWEEP_MEMBERS, every=20, duration=300)
+    if PEERS_JOBS:
+        results["peers"] = peers.run(PEERS_JOBS)
     results["machine"] = {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}
     results["seconds"] = time.time() - started
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2, default=str) + "\n")
     print_table(rows_of(results))
+    if "peers" in results:
+        print()
+        peers.print_summary(results["peers"])
     print(
         f"\n(baselines: GET /health for REST, the same command run directly in the runtime for job latency "
         f"and throughput, a bare Python interpreter for memory; results in {RESULTS.relative_to(REPO)})"
