@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
-import secrets
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -23,11 +21,10 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench.measure import client, median, percentile  # noqa: E402
-from bench.stack import fresh_stack  # noqa: E402
+from bench.stack import fresh_postgres_stack, fresh_stack  # noqa: E402
 
 JOBS = 500
 QUICK_JOBS = 20
-POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1/prominence_bench")
 
 
 def empty_redis_database() -> str:
@@ -39,19 +36,6 @@ def empty_redis_database() -> str:
         if redis.Redis(db=db).dbsize() == 0:
             return f"redis://127.0.0.1:6379/{db}"
     raise RuntimeError("no empty Redis database on 127.0.0.1:6379")
-
-
-def drop_database(url: str) -> None:
-    # Loaded only for the Celery stacks.
-    import psycopg2
-    from sqlalchemy.engine import make_url
-
-    target = make_url(url)
-    conn = psycopg2.connect(dbname="postgres", host=target.host, user=target.username)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)')
-    conn.close()
 
 
 def run_jobs(stack, jobs: int) -> dict:
@@ -89,17 +73,12 @@ def modes() -> dict[str, dict[str, str]]:
 def run(jobs: int) -> dict:
     results = {}
     for name, env in modes().items():
-        if env["PROMINENCE_EXECUTOR"] == "celery":
-            env = env | {
-                "PROMINENCE_DATABASE_URL": f"{POSTGRES_URL}_{secrets.token_hex(4)}",
-                "PROMINENCE_CELERY_BROKER_URL": empty_redis_database(),
-            }
-        try:
-            with fresh_stack(env) as stack:
-                results[name] = run_jobs(stack, jobs)
-        finally:
-            if "PROMINENCE_DATABASE_URL" in env:
-                drop_database(env["PROMINENCE_DATABASE_URL"])
+        celery = env["PROMINENCE_EXECUTOR"] == "celery"
+        opened = (
+            fresh_postgres_stack(env | {"PROMINENCE_CELERY_BROKER_URL": empty_redis_database()}) if celery else fresh_stack(env)
+        )
+        with opened as stack:
+            results[name] = run_jobs(stack, jobs)
         print(name, json.dumps(results[name]), flush=True)
     return results
 

@@ -20,6 +20,11 @@ BENCH_PEERS_JOBS (default 500; 0 skips) is the burst of `bench/peers.py`: ours b
 Slurm single-node (default and tuned; installed from Debian if missing) and the direct-runtime
 floor, each with one job's submit → completed p50/p90 and the burst's jobs/min, and the ratios
 ours/peer for the rate and peer/ours for latency.
+BENCH_REST_POSTGRES_STORED (default 100,1000,10000; 0 skips) repeats the REST section at those
+stored sizes on a PostgreSQL stack of its own (BENCH_POSTGRES_URL's server, a fresh database).
+BENCH_REST_LOAD_JOBS (default 500; 0 skips) is the burst of `bench/rest_load.py`, REST under load:
+10,000 stored, creates, describes and lists of 1,000 while the burst runs, on a fresh stack per
+database of BENCH_REST_LOAD_DATABASES (default sqlite,postgresql).
 """
 
 from __future__ import annotations
@@ -34,8 +39,21 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench import chaos, executors, fairshare, idle, latency, memory, peers, rest, throughput, workflow_chain, workflow_sweep  # noqa: E402
-from bench.stack import fresh_stack  # noqa: E402
+from bench import (  # noqa: E402
+    chaos,
+    executors,
+    fairshare,
+    idle,
+    latency,
+    memory,
+    peers,
+    rest,
+    rest_load,
+    throughput,
+    workflow_chain,
+    workflow_sweep,
+)
+from bench.stack import fresh_postgres_stack, fresh_stack  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "latest.json"
 SWEEP_MEMBERS = int(os.environ.get("BENCH_SWEEP_MEMBERS", "200"))
@@ -45,18 +63,32 @@ CHAOS_JOBS = int(os.environ.get("BENCH_CHAOS_JOBS", "500"))
 CHAIN_LINKS = int(os.environ.get("BENCH_CHAIN_LINKS", str(workflow_chain.LINKS)))
 IDLE = os.environ.get("BENCH_IDLE", "1") != "0"
 PEERS_JOBS = int(os.environ.get("BENCH_PEERS_JOBS", str(peers.JOBS)))
+REST_POSTGRES_STORED = tuple(int(n) for n in os.environ.get("BENCH_REST_POSTGRES_STORED", "100,1000,10000").split(",") if int(n))
+REST_LOAD_JOBS = int(os.environ.get("BENCH_REST_LOAD_JOBS", str(rest_load.JOBS)))
+REST_LOAD_DATABASES = tuple(os.environ.get("BENCH_REST_LOAD_DATABASES", ",".join(rest_load.DATABASES)).split(","))
+
+
+def rest_rows(rest_results: list[dict], database: str = "") -> list[tuple[str, float, str, float, str]]:
+    rows = []
+    health = {r["stored"]: r for r in rest_results if r["call"] == "health (baseline)"}
+    targets = {"create": ("≤ 50", "≤ 250"), "list active": ("≤ 100", "≤ 100"), "describe": ("≤ 100", "≤ 100"), "stdout": ("", "")}
+    for r in rest_results:
+        if r["call"] in targets:
+            base, (p50_target, p99_target) = health[r["stored"]], targets[r["call"]]
+            at = f"@ {r['stored']} stored{database}"
+            rows.append((f"{r['call']} p50 {at}", r["p50_ms"], p50_target, base["p50_ms"], "ms"))
+            rows.append((f"{r['call']} p99 {at}", r["p99_ms"], p99_target, base["p99_ms"], "ms"))
+    return rows
 
 
 def rows_of(results: dict) -> list[tuple[str, float, str, float, str]]:
     """(figure, value, target, baseline, unit) for the table."""
-    rows = []
+    rows = rest_rows(results["rest"])
     health = {r["stored"]: r for r in results["rest"] if r["call"] == "health (baseline)"}
-    targets = {"create": ("≤ 50", "≤ 250"), "list active": ("≤ 100", "≤ 100"), "describe": ("≤ 100", "≤ 100"), "stdout": ("", "")}
-    for r in results["rest"]:
-        if r["call"] in targets:
-            base, (p50_target, p99_target) = health[r["stored"]], targets[r["call"]]
-            rows.append((f"{r['call']} p50 @ {r['stored']} stored", r["p50_ms"], p50_target, base["p50_ms"], "ms"))
-            rows.append((f"{r['call']} p99 @ {r['stored']} stored", r["p99_ms"], p99_target, base["p99_ms"], "ms"))
+    if "rest_postgres" in results:
+        rows += rest_rows(results["rest_postgres"], " (PostgreSQL)")
+    if "rest_load" in results:
+        rows += rest_load.rows(results["rest_load"])
     for r in results["latency"]:
         target = "≤ 1.5" if r["what"] == "submit → running" else "≤ 2.5"
         rows.append((f"{r['what']} p50 ({r['runtime']})", r["p50_s"], target, r["direct_p50_s"], "s"))
@@ -147,6 +179,11 @@ def main() -> None:
         results["idle"] = idle.run()
     if EXECUTOR_JOBS:
         results["executors"] = executors.run(EXECUTOR_JOBS)
+    if REST_POSTGRES_STORED:
+        with fresh_postgres_stack() as stack:
+            results["rest_postgres"] = rest.run(stack, REST_POSTGRES_STORED)
+    if REST_LOAD_JOBS:
+        results["rest_load"] = rest_load.run_all(REST_LOAD_JOBS, REST_LOAD_DATABASES)
     if CHAOS_JOBS:
         with fresh_stack() as stack:
             results["chaos"] = chaos.run(stack, CHAOS_JOBS, SWEEP_MEMBERS, every=20, duration=300)
