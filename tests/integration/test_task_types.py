@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -69,3 +70,39 @@ def test_a_sidecar_runs_beside_the_task_and_stops_when_it_ends(alice, sample_ima
     assert described["status"] == "completed", described
     assert [task["exitCode"] for task in described["execution"]["tasks"]] == [0]
     assert alice.stdout(job_id) == "sidecar up\nside up\nmain done\n"
+
+
+# A sidecar serving on the job's loopback, and a task that fetches from it (10 tries, 1 s apart).
+SERVE = "sh -c 'mkdir -p www; echo side-ok > www/index.html; httpd -f -p 127.0.0.1:8099 -h www'"
+FETCH = "for i in 1 2 3 4 5 6 7 8 9 10; do wget -qO- http://127.0.0.1:8099/ && {then}; sleep 1; done; exit 1"
+
+
+def _served(image: str, runtime: str, then: str = "exit 0") -> dict:
+    body = job(image, f"sh -c '{FETCH.format(then=then)}'", runtime)
+    body["tasks"].insert(0, {"image": image, "runtime": runtime, "type": "sidecar", "cmd": SERVE})
+    return body
+
+
+@pytest.mark.parametrize("runtime", ["singularity", "udocker"])
+def test_a_task_reaches_what_its_sidecar_serves_on_localhost(alice, sample_image, runtime):
+    job_id = alice.submit(_served(sample_image, runtime))
+    described = alice.wait(job_id, timeout=180)
+    assert described["status"] == "completed", (described, alice.stdout(job_id, "stderr"))
+    assert [task["exitCode"] for task in described["execution"]["tasks"]] == [0]
+    assert alice.stdout(job_id) == "side-ok\n"
+
+
+def test_another_job_cannot_reach_what_a_sidecar_serves(alice, bob, sample_image):
+    serving = alice.submit(_served(sample_image, "singularity", then="exec sleep 300"))
+    try:
+        deadline = time.monotonic() + 120
+        while alice.stdout(serving) != "side-ok\n":
+            assert time.monotonic() < deadline, alice.describe(serving)
+            time.sleep(0.5)
+        other = bob.submit(job(sample_image, f"sh -c '{FETCH.format(then='exit 0')}'"))
+        described = bob.wait(other, timeout=180)
+        assert described["execution"]["tasks"][0]["exitCode"] == 1, described  # a task's exit code fails no job
+        assert bob.stdout(other) == ""
+        assert alice.describe(serving)["status"] == "running", "the sidecar served all along"
+    finally:
+        alice.client.delete(f"/jobs/{serving}")

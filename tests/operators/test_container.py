@@ -155,6 +155,18 @@ def wait_for_stdout(sandbox, text: str) -> None:
         time.sleep(0.02)
 
 
+def let_go_of_first_try(sandbox, index: int, started: str, make_ti) -> ContainerTaskOperator:
+    """Run try 1 of task `index` until its stdout is `started`, then stop it as a scheduler
+    that resets it as orphaned does (the run is let go of); it asks to be rescheduled."""
+    operator = ContainerTaskOperator(task_id="task", index=index)
+    thread, raised = start_in_thread(operator, sandbox.context(make_ti(try_number=1)))
+    wait_for_stdout(sandbox, started)
+    operator.on_kill()
+    thread.join(10)
+    assert [type(exc) for exc in raised] == [AirflowRescheduleException]
+    return operator
+
+
 def test_a_deleted_jobs_task_stops_its_process_within_seconds_and_is_rescheduled(make_sandbox) -> None:
     sandbox = make_sandbox(job("echo started ; sleep 60"))
     operator = ContainerTaskOperator(task_id="task", index=0)
@@ -174,12 +186,7 @@ def test_a_task_stopped_otherwise_leaves_its_run_to_the_next_try(make_sandbox, m
     """The scheduler died and reset the task as orphaned: the next try re-attaches, the
     container runs once."""
     sandbox = make_sandbox(job("echo started ; sleep 1.5 ; echo done ; exit 4"))
-    operator = ContainerTaskOperator(task_id="task", index=0)
-    thread, raised = start_in_thread(operator, sandbox.context(make_ti(try_number=1)))
-    wait_for_stdout(sandbox, "started\n")
-    operator.on_kill()
-    thread.join(10)
-    assert [type(exc) for exc in raised] == [AirflowRescheduleException]
+    operator = let_go_of_first_try(sandbox, 0, "started\n", make_ti)
     assert execution.running(operator._manager.execution.record())
 
     with pytest.raises(AirflowFailException, match="exited with code 4"):
@@ -206,3 +213,17 @@ def test_a_sidecar_runs_beside_each_other_task_and_stops_with_it(make_sandbox) -
     assert ti.pushed[REPORT_KEY]["succeeded"]
     run_task(sandbox, 2)
     assert sandbox.log("stdout").read_text() == "side\nmain\nside\nsecond\n"
+
+
+def test_a_re_attached_task_gets_its_sidecars_started_again_beside_it(make_sandbox, make_ti) -> None:
+    """The first try let go of the task's run and stopped its sidecar: the next try re-attaches
+    to the run and starts the sidecar beside it again; the task ran once."""
+    described = job("echo side ; sleep 60", "sleep 1 ; echo started ; sleep 3 ; echo done")
+    described["tasks"][0]["type"] = "sidecar"
+    sandbox = make_sandbox(described)
+    run_task(sandbox, 0)
+    let_go_of_first_try(sandbox, 1, "side\nstarted\n", make_ti)
+
+    ti = run_task(sandbox, 1, ti=make_ti(try_number=2))
+    assert ti.pushed[REPORT_KEY]["succeeded"]
+    assert sandbox.log("stdout").read_text() == "side\nstarted\nside\ndone\n"

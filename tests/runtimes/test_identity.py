@@ -10,7 +10,7 @@ import pytest
 
 from prominence.contract.sandbox import Sandbox
 from prominence.operators import handover
-from prominence.runtimes.confine import confined_argv
+from prominence.runtimes.confine import SharedNetwork, confined_argv
 from prominence.runtimes.identity import IdentityError, JobIdentity, UidPool, uid_range
 
 # High uids no account of this machine has, so the pool may give them.
@@ -84,6 +84,19 @@ def test_the_confined_line_drops_privileges_and_waits_for_the_network() -> None:
     namespaces = argv[argv.index("unshare") : argv.index("--")]
     assert {"--net", "--pid", "--ipc", "--mount-proc", "--fork", "--kill-child"} <= set(namespaces)
     assert "--map-user=200005" in namespaces and "--map-group=200006" in namespaces
+    assert argv[-3:] == ["apptainer", "exec", "x.sif"]
+
+
+def test_a_run_beside_another_joins_its_network_namespace_only() -> None:
+    """nsenter (as root) joins the network namespace, then privileges are dropped and every
+    other namespace is the run's own."""
+    network = SharedNetwork(4321, "net:[4026532000]")
+    argv = confined_argv(["apptainer", "exec", "x.sif"], JobIdentity(200005, 200006, "prom200005"), network)
+    assert argv[:3] == ["nsenter", "--net=/proc/4321/ns/net", "--"]
+    assert argv[3:8] == ["setpriv", "--reuid=200005", "--regid=200006", "--clear-groups", "--no-new-privs"]
+    namespaces = argv[argv.index("unshare") : argv.index("--", argv.index("unshare"))]
+    assert {"--pid", "--ipc", "--mount-proc", "--fork", "--kill-child", "--map-user=200005"} <= set(namespaces)
+    assert "--net" not in namespaces
     assert argv[-3:] == ["apptainer", "exec", "x.sif"]
 
 

@@ -12,14 +12,16 @@ import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from prominence.contract.sandbox import Sandbox
 from prominence.operators.handover import take_identity
-from prominence.runtimes import ImagePullError, PreparedRun, RunSpec, Runtime
+from prominence.runtimes import ImagePullError, PreparedRun, RunSpec, Runtime, execution
 from prominence.runtimes.apptainer import ApptainerRuntime
+from prominence.runtimes.confine import SharedNetwork
 from prominence.runtimes.identity import JobIdentity, UidPool
 from prominence.runtimes.process import ProcessManager
 from prominence.runtimes.registry import write_registry_config
@@ -231,6 +233,57 @@ def test_killing_the_process_group_stops_the_container(
     finally:
         if _processes(marker):
             os.killpg(manager.pid, signal.SIGKILL)
+        runtime.cleanup(pulled)
+
+
+@pytest.mark.parametrize("name", RUNTIMES)
+def test_a_run_beside_another_serves_it_on_localhost_in_namespaces_of_its_own(
+    runtimes, name: str, image: str, sandbox: Path, identity: JobIdentity
+) -> None:
+    """A job's sidecar joins its task's network namespace (nothing else): what it serves on
+    127.0.0.1 the task reaches, while its processes stay out of the task's sight."""
+    runtime = _runtime(runtimes, name)
+    pulled = runtime.pull(image, sandbox, identity)
+    serve = "mkdir -p www; echo side-ok > www/index.html; exec httpd -f -p 127.0.0.1:8099 -h www"
+    fetch = "for i in 1 2 3 4 5 6 7 8 9 10; do wget -qO- http://127.0.0.1:8099/ && break; sleep 1; done"
+    sidecars: list[ProcessManager] = []
+
+    def beside(network) -> None:
+        assert network is not None, "a confined run has a network namespace to share"
+        spec = replace(_spec(pulled, sandbox, identity, ("sh", "-c", serve)), usage=sandbox / "usage-side", network=network)
+        sidecars.append(ProcessManager(runtime, spec))
+        sidecars[0].start_afresh()
+
+    for stream in ("stdout", "stderr"):
+        (sandbox / stream).write_bytes(b"")
+    try:
+        task = ProcessManager(
+            runtime, _spec(pulled, sandbox, identity, ("sh", "-c", f"{fetch}; ps -o comm | grep -c httpd || true"))
+        )
+        result = task.run(beside)
+        assert (result.exit_code, (sandbox / "stdout").read_text()) == (0, "side-ok\n0\n"), (sandbox / "stderr").read_text()
+    finally:
+        for sidecar in sidecars:
+            sidecar.kill()
+            sidecar.wait()
+        runtime.cleanup(pulled)
+
+
+def test_a_run_not_in_the_network_namespace_it_was_to_join_is_refused(
+    runtimes, image: str, sandbox: Path, identity: JobIdentity
+) -> None:
+    """The namespace's process ended and its pid went to another (here: this one, on the host's
+    network) before nsenter ran: the run is killed before its command starts."""
+    runtime = _runtime(runtimes, "singularity")
+    pulled = runtime.pull(image, sandbox, identity)
+    gone = SharedNetwork(os.getpid(), "net:[1]")
+    manager = ProcessManager(runtime, replace(_spec(pulled, sandbox, identity, ("echo", "ran")), network=gone))
+    try:
+        with pytest.raises(RuntimeError, match="not in the network namespace"):
+            manager.start()
+        assert not execution.running(manager.execution.record())
+        assert "ran" not in (sandbox / "stdout").read_text()
+    finally:
         runtime.cleanup(pulled)
 
 

@@ -85,6 +85,37 @@ def test_a_running_run_is_re_attached_to_and_its_exit_code_taken(spec_of) -> Non
     assert spec.stdout.read_text() == "started\ndone\n"
 
 
+def test_what_runs_beside_is_started_first_and_again_on_re_attach_but_not_for_a_result(spec_of) -> None:
+    """`beside` (the job's sidecars) starts before the run's command, again when a later try
+    re-attaches to the run (an unconfined run has no namespace: None), never for an ended run."""
+    spec = spec_of("echo started ; sleep 1 ; exit 0")
+    seen: list[tuple[object, str]] = []
+
+    def beside(network) -> None:
+        seen.append((network, spec.stdout.read_text() if spec.stdout.exists() else ""))
+
+    start_elsewhere(spec)
+    assert manager(spec).run(beside).exit_code == 0
+    assert seen == [(None, "started\n")]
+    assert manager(spec).run(beside).exit_code == 0
+    assert len(seen) == 1
+
+    spec = spec_of("echo again ; exit 0")
+    assert manager(spec).run(beside).exit_code == 0
+    assert seen[1] == (None, "started\n"), "started before the new run's command"
+
+
+def test_a_run_started_afresh_ends_what_an_earlier_try_left_running(spec_of) -> None:
+    spec = spec_of("echo started ; sleep 60")
+    left = start_elsewhere(spec)
+    fresh = manager(spec)
+    fresh.start_afresh()
+    assert not execution.running(left)
+    assert fresh.pid != left["pid"] and execution.running(fresh.execution.record())
+    fresh.kill()
+    assert fresh.wait() is None
+
+
 def test_an_ended_run_is_not_run_again(spec_of) -> None:
     spec = spec_of("echo started ; exit 0")
     record = start_elsewhere(spec)

@@ -5,7 +5,9 @@ starts its container only after its predecessor's final report exists, and skips
 an earlier task failed (unless `ignoreTaskFailures`). Reports go to the sandbox (for the next
 task) and to XCom under `report` (for the scheduler-side write-back of the job's status).
 A sidecar task's instance only marks itself done: every other task's instance runs the job's
-sidecars beside its own container and stops them (SIGTERM, SIGKILL 5 s later) when it ends.
+sidecars beside its own container, in its network namespace (what a sidecar serves on localhost
+the task reaches), started before the task's command, and stops them (SIGTERM, SIGKILL 5 s
+later) when it ends.
 A failure it decides ends in AirflowFailException, except one the job's `maximumTaskRetries` run
 again: Airflow's other retries are for a try that died before deciding (contract/tasks.py).
 """
@@ -16,6 +18,7 @@ import shlex
 import time
 from dataclasses import replace
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -32,6 +35,7 @@ from prominence.operators.images import image_source
 from prominence.operators.substitution import substitute_ids
 from prominence.runtimes import ImagePullError, PreparedRun, RunSpec, get_runtime
 from prominence.runtimes.base import Runtime
+from prominence.runtimes.confine import SharedNetwork
 from prominence.runtimes.execution import Execution, pull_once
 from prominence.runtimes.identity import JobIdentity
 from prominence.runtimes.mpi import MPI_TYPES, mpi_command, mpi_env, mpi_processes
@@ -97,17 +101,12 @@ class ContainerTaskOperator(BaseOperator):
         if image.status != "cached":
             report["imagePullTime"] = round(image.seconds, 3)
 
+        spec = self._run_spec(image, sandbox, job, conf, self.index)
+        # Only the job's own task is recorded for `exec` to enter (contract/namespace.py).
+        spec = _confine(spec, runtime, identity, sandbox, record=sandbox.namespace_file)
+        self._manager = runtime.manager(spec, self.log)
         try:
-            for i, sidecar_runtime, sidecar_image in sidecar_images:
-                sidecar = self._run_spec(sidecar_image, sandbox, job, conf, i)
-                manager = sidecar_runtime.manager(_confine(sidecar, sidecar_runtime, identity, sandbox), self.log)
-                manager.start()
-                self._sidecars.append(manager)
-            spec = self._run_spec(image, sandbox, job, conf, self.index)
-            # Only the job's own task is recorded for `exec` to enter (contract/namespace.py).
-            spec = _confine(spec, runtime, identity, sandbox, record=sandbox.namespace_file)
-            self._manager = runtime.manager(spec, self.log)
-            result = self._manager.run()
+            result = self._manager.run(beside=partial(self._start_sidecars, sidecar_images, sandbox, job, conf, identity))
         finally:
             self._stop_sidecars()
         if result is None or self._interrupted:
@@ -160,6 +159,23 @@ class ContainerTaskOperator(BaseOperator):
                 self._manager.detach()
         for manager in self._sidecars:
             manager.kill()
+
+    def _start_sidecars(
+        self,
+        sidecars: list[tuple[int, Runtime, PreparedRun]],
+        sandbox: Sandbox,
+        job: dict[str, Any],
+        conf: dict[str, Any],
+        identity: JobIdentity | None,
+        network: SharedNetwork | None,
+    ) -> None:
+        """Spec §13.6: the job's sidecars beside its task, in the task's network namespace
+        (`network`; None when the task has none: a confined sidecar then gets one of its own)."""
+        for i, sidecar_runtime, sidecar_image in sidecars:
+            sidecar = self._run_spec(sidecar_image, sandbox, job, conf, i)
+            manager = sidecar_runtime.manager(_confine(sidecar, sidecar_runtime, identity, sandbox, network=network), self.log)
+            manager.start_afresh()
+            self._sidecars.append(manager)
 
     def _stop_sidecars(self) -> None:
         """Spec §13.6: the job's sidecars end with the task they ran beside."""
@@ -260,13 +276,21 @@ def _job_over(job: dict[str, Any], index: int, report: dict[str, Any]) -> bool:
 
 
 def _confine(
-    spec: RunSpec, runtime: Runtime, identity: JobIdentity | None, sandbox: Sandbox, record: Path | None = None
+    spec: RunSpec,
+    runtime: Runtime,
+    identity: JobIdentity | None,
+    sandbox: Sandbox,
+    record: Path | None = None,
+    network: SharedNetwork | None = None,
 ) -> RunSpec:
-    """A run of a confined runtime gets the job's identity, its scratch and the API's port;
-    `record` is where its namespaces are recorded for `exec`."""
+    """A run of a confined runtime gets the job's identity, its scratch and the API's port (or
+    joins `network`, which has it); `record` is where its namespaces are recorded for `exec`."""
     if identity is None or not runtime.confined:
         return spec
-    return replace(spec, identity=identity, scratch=sandbox.scratch, forward_ports=_api_ports(), namespace_record=record)
+    ports = () if network is not None else _api_ports()
+    return replace(
+        spec, identity=identity, scratch=sandbox.scratch, forward_ports=ports, namespace_record=record, network=network
+    )
 
 
 def _retries(previous: dict[str, Any] | None) -> int:

@@ -7,6 +7,11 @@ namespace outbound connectivity through the host's sockets, with only the chosen
 ports (the API's) forwarded into it: the stack's other loopback services (registry, database,
 S3 server) are not reachable, and neither is the gateway's address mapped to the host
 (`--no-map-gw`). The command waits on its stdin until the network is up.
+
+A run beside another (a job's sidecar beside its task) joins that run's network namespace
+instead (`nsenter --net`, as root, before dropping to the job's uid): what one serves on
+localhost the other reaches, while user, PID, IPC and mount namespaces stay each run's own and
+the namespace's network (pasta, forwarded ports) stays that of the run that made it.
 """
 
 from __future__ import annotations
@@ -33,17 +38,34 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 log = logging.getLogger(__name__)
 
 
-def confined_argv(argv: list[str], identity: JobIdentity) -> list[str]:
-    """`argv` run as `identity` in namespaces of its own; it starts once `Network.attach` is done.
+@dataclass(frozen=True)
+class SharedNetwork:
+    """The network namespace of a running run, for another run to join: the process whose
+    namespace it is and the namespace's id (`net:[inode]`), which tells it from that of a
+    process that reused the pid."""
+
+    pid: int
+    namespace: str
+
+    @classmethod
+    def of(cls, pid: int) -> SharedNetwork:
+        return cls(pid, os.readlink(f"/proc/{pid}/ns/net"))
+
+
+def confined_argv(argv: list[str], identity: JobIdentity, network: SharedNetwork | None = None) -> list[str]:
+    """`argv` run as `identity` in namespaces of its own (but the network namespace of `network`,
+    when given); it starts once `Network.attach` (or `join`) is done.
 
     `--kill-child` takes the namespace down with its `unshare`.
     """
+    joined = ["nsenter", f"--net=/proc/{network.pid}/ns/net", "--"] if network is not None else []
     return [
+        *joined,
         *as_identity(identity),
         "unshare",
         f"--map-user={identity.uid}",
         f"--map-group={identity.gid}",
-        "--net",
+        *(["--net"] if network is None else []),
         "--pid",
         "--fork",
         "--kill-child",
@@ -102,14 +124,28 @@ class Network:
                 self._pasta.wait()
 
 
-def _namespaced_descendant(pid: int, deadline: float) -> int:
-    """The first process below `pid` (itself included) in another network namespace than ours."""
-    ours = os.readlink("/proc/self/ns/net")
+def join(launcher: int, network: SharedNetwork) -> int:
+    """Find the namespaces below `launcher` (a run started with `confined_argv(..., network)`)
+    and check that they are in `network`'s namespace; raise otherwise (its process ended and the
+    pid went to another before `nsenter` ran). Returns the namespaces' first process."""
+    target = _namespaced_descendant(launcher, time.monotonic() + NETWORK_TIMEOUT, kind="user")
+    try:
+        joined = os.readlink(f"/proc/{target}/ns/net")
+    except OSError:
+        joined = None
+    if joined != network.namespace:
+        raise RuntimeError(f"the run is not in the network namespace {network.namespace} of pid {network.pid}")
+    return target
+
+
+def _namespaced_descendant(pid: int, deadline: float, kind: str = "net") -> int:
+    """The first process below `pid` (itself included) in another `kind` namespace than ours."""
+    ours = os.readlink(f"/proc/self/ns/{kind}")
     while time.monotonic() < deadline:
         current = pid
         while current:
             try:
-                if os.readlink(f"/proc/{current}/ns/net") != ours:
+                if os.readlink(f"/proc/{current}/ns/{kind}") != ours:
                     return current
                 children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
             except OSError:

@@ -29,7 +29,7 @@ from kubernetes.client.rest import ApiException
 
 from prominence.config import get_settings
 from prominence.runtimes.base import CONTAINER_HOME, CONTAINER_TMP, PullResult, Runtime, container_env
-from prominence.runtimes.process import RunResult
+from prominence.runtimes.process import Beside, RunResult
 from prominence.runtimes.spec import PreparedRun, RunSpec
 
 log = logging.getLogger(__name__)
@@ -200,12 +200,19 @@ class PodRun:
         self.pod = build_pod(spec, self.name, secret=f"{self.name}-token")
         self._started = 0.0
 
-    def run(self) -> RunResult:
+    def run(self, beside: Beside | None = None) -> RunResult:
+        """`beside` (the job's sidecars, pods of their own: no namespace shared) starts first."""
+        if beside is not None:
+            beside(None)
         self.start()
         try:
             return self.wait()
         finally:
             self.delete()
+
+    def start_afresh(self) -> None:
+        """A pod is never re-attached to: a sidecar's pod is simply started."""
+        self.start()
 
     def start(self) -> None:
         """The Secret first (the pod refers to it), then the pod."""

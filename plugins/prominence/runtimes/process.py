@@ -5,7 +5,9 @@ The operator decides what to run and what the outcome means; this class only run
 split of the Kubernetes provider's pod operator and pod manager). A run with an identity is
 confined (`confine.py`): the job's uid, namespaces of its own, only the API's port on loopback.
 A run is started at most once: `execution.py` records it, and a later try of the task
-re-attaches to it (or takes its result) instead of starting it again.
+re-attaches to it (or takes its result) instead of starting it again. What runs beside a run
+(the job's sidecars) is started by the `beside` callback in the run's network namespace, before
+the run's command starts (and again by a try that re-attaches).
 """
 
 from __future__ import annotations
@@ -18,16 +20,17 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import astuple, dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from prominence.config import get_settings
-from prominence.contract.namespace import write_record
+from prominence.contract.namespace import read_record, write_record
 from prominence.contract.sandbox import cap_log
 from prominence.runtimes import execution
-from prominence.runtimes.confine import MemoryLimit, Network, confined_argv
+from prominence.runtimes.confine import MemoryLimit, Network, SharedNetwork, confined_argv, join
 from prominence.runtimes.errors import file_lock
 from prominence.runtimes.follow import OutputFollower
 from prominence.runtimes.identity import JobIdentity
@@ -47,6 +50,8 @@ GNU_TIME = "/usr/bin/time"
 SHEPHERD = Path(__file__).with_name("shepherd.py")
 # How often a wait looks at its run (a child of this process, or that of an earlier try).
 POLL_SECONDS = 0.1
+# Starts what runs beside a run in its network namespace (None: the run has none of its own).
+Beside = Callable[[SharedNetwork | None], None]
 
 
 @dataclass(frozen=True)
@@ -87,9 +92,12 @@ class ProcessManager:
         """The run's first process (the shepherd), leader of its process group."""
         return self._pid
 
-    def run(self) -> RunResult | None:
+    def run(self, beside: Beside | None = None) -> RunResult | None:
         """Start the run, or re-attach to the one an earlier try started; None when this try let go
-        of it (`detach`) or it ended without a result (stopped from outside): run it again."""
+        of it (`detach`) or it ended without a result (stopped from outside): run it again.
+        `beside` is called with the run's network namespace before its command starts, or when
+        re-attaching to it; not when the run's result is taken."""
+        attached = False
         with file_lock(self.execution.lock_file):
             record = self.execution.record()
             if record and record.get("key") != self.execution.key:
@@ -102,15 +110,36 @@ class ProcessManager:
             if execution.running(record):
                 self.log.info("Re-attaching to the run started at %s, pid %d", time.ctime(record["started"]), record["pid"])
                 self._pid, self._started = record["pid"], record["started"]
+                attached = True
             elif record and ended and not ended.get("interrupted"):
                 self.log.info("Taking the result of the run started at %s", time.ctime(record["started"]))
                 return self._result(ended)
             else:
                 self.execution.clear()
-                self.start()
+                self.start(beside)
+        if attached and beside is not None:
+            beside(self._recorded_network())
         return self.wait()
 
-    def start(self) -> None:
+    def start_afresh(self) -> None:
+        """Start the run after ending what is left of an earlier one: a run beside another (a
+        sidecar that a dead try started) is started again with it, never re-attached to."""
+        with file_lock(self.execution.lock_file):
+            record = self.execution.record()
+            if record:
+                execution.abandon(record)
+            self.execution.clear()
+            self.start()
+
+    def _recorded_network(self) -> SharedNetwork | None:
+        """The network namespace of the run an earlier try started, from its record for `exec`."""
+        namespace = read_record(self.spec.namespace_record) if self.spec.namespace_record is not None else None
+        try:
+            return SharedNetwork.of(namespace.pid) if namespace is not None else None
+        except OSError:
+            return None  # it has just ended
+
+    def start(self, beside: Beside | None = None) -> None:
         """Launch the container's command line in a new session, output appended to the sandbox's logs.
 
         The command line carries no secret (runtimes pass the container's variables in the
@@ -119,7 +148,9 @@ class ProcessManager:
         argv, env = self.runtime.command_line(self.spec)
         identity = self.spec.identity
         if identity is not None:
-            argv = confined_argv(argv, identity)
+            argv = confined_argv(argv, identity, self.spec.network)
+        elif beside is not None:
+            beside(None)  # no namespace to share: what runs beside it starts first
         if Path(GNU_TIME).exists():
             # Measured by GNU time so that the peak RSS is the task's, not that of this Python
             # process, which a child forked from it carries until it execs.
@@ -143,7 +174,7 @@ class ProcessManager:
         self._pid = self._process.pid
         self.execution.started(self._pid, self._started, None, None, released=identity is None)
         if identity is not None:
-            self._connect(identity)
+            self._connect(identity, beside)
         network = self._network.pid if self._network is not None else None
         cgroup = self._memory.path if self._memory is not None else None
         self.execution.started(self._pid, self._started, network, cgroup)
@@ -158,21 +189,29 @@ class ProcessManager:
             self.log.warning("Task stdout file %s not written: %s", self.spec.stdout_copy, exc)
             return None
 
-    def _connect(self, identity: JobIdentity) -> None:
-        """Give the confined run its network and memory limit, then let it start; kill it if that fails."""
-        self._network = Network(identity, self.spec.forward_ports)
+    def _connect(self, identity: JobIdentity, beside: Beside | None) -> None:
+        """Give the confined run its network (or check that it joined `spec.network`) and memory
+        limit, start what runs beside it, then let it start; kill it if that fails."""
         try:
-            target = self._network.attach(self._process.pid, self.spec.usage.with_name(self.spec.usage.name + ".net"))
+            if self.spec.network is not None:
+                target = join(self._process.pid, self.spec.network)
+            else:
+                self._network = Network(identity, self.spec.forward_ports)
+                target = self._network.attach(self._process.pid, self.spec.usage.with_name(self.spec.usage.name + ".net"))
             if self.spec.namespace_record is not None:
                 write_record(self.spec.namespace_record, target)
             if self.spec.memory_mb:
                 self._memory = MemoryLimit(self.spec.memory_mb, f"{identity.uid}-{self._process.pid}")
                 self._memory.apply(self._process.pid)
+            if beside is not None:
+                beside(SharedNetwork.of(target))
             self._process.stdin.write(b"go\n")
             self._process.stdin.close()
         except Exception:
             _signal_group(self._process.pid, signal.SIGKILL)
             self._process.wait()
+            if self._network is not None:
+                self._network.close()
             raise
 
     def wait(self) -> RunResult | None:

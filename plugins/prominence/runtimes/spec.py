@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from prominence.runtimes.confine import SharedNetwork
     from prominence.runtimes.identity import JobIdentity
 
 
@@ -72,7 +73,9 @@ class RunSpec:
     `identity` is the host uid/gid the run is confined to (None: not confined, the noop runtime's
     unit tests only); `scratch` the runtime's own per-job directory, owned by that identity;
     `forward_ports` the host loopback ports the run may reach (the API's); `namespace_record`
-    where a confined run records its namespaces while it runs (for `exec`, spec §6.8).
+    where a confined run records its namespaces while it runs (for `exec`, spec §6.8);
+    `network` the running run whose network namespace a confined run joins (a sidecar beside its
+    task) instead of getting one of its own.
     """
 
     image: PreparedRun
@@ -92,6 +95,7 @@ class RunSpec:
     scratch: Path | None = None
     forward_ports: tuple[int, ...] = ()
     namespace_record: Path | None = None
+    network: SharedNetwork | None = None
     disk_gb: int | None = None  # the job's disk: enforced only by kubernetes (ephemeral storage)
     app: str | None = None  # a SCIF app of the image (apptainer only; the model refuses it for udocker)
     # The task's `stdout` file, relative to `home`: output (stderr merged) is also appended there.
