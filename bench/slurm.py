@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -19,6 +18,8 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
+
+from bench.stack import free_port
 
 # batch_sched_delay=0: a batch job is scheduled at once, not within 3 s of its submission;
 # sched_min_interval=0: the event-triggered scheduler may run on every submit and every job end
@@ -46,12 +47,6 @@ def install() -> str | None:
     return None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _memory_mb() -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20 - 512
 
@@ -62,8 +57,8 @@ def config(directory: Path, scheduler_parameters: str | None) -> str:
         "ClusterName": "bench",
         "SlurmctldHost": "localhost",
         "SlurmUser": "root",
-        "SlurmctldPort": str(_free_port()),
-        "SlurmdPort": str(_free_port()),
+        "SlurmctldPort": str(free_port()),
+        "SlurmdPort": str(free_port()),
         "AuthType": "auth/munge",
         "CredType": "cred/munge",
         "AuthInfo": f"socket={directory / 'munge.socket'}",

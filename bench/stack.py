@@ -49,7 +49,7 @@ class BenchStack:
         return self.stack_py("token", user)
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -64,9 +64,9 @@ def fresh_stack(extra_env: dict[str, str] | None = None, stack_py: tuple[str, st
         **os.environ,
         **(extra_env or {}),
         "PROMINENCE_HOME": str(home),
-        "PROMINENCE_PORT": str(_free_port()),
-        "PROMINENCE_REGISTRY": f"127.0.0.1:{_free_port()}",
-        "PROMINENCE_S3_PORT": str(_free_port()),
+        "PROMINENCE_PORT": str(free_port()),
+        "PROMINENCE_REGISTRY": f"127.0.0.1:{free_port()}",
+        "PROMINENCE_S3_PORT": str(free_port()),
     }
     stack = BenchStack(home, env, *([stack_py] if stack_py else []))
     try:
