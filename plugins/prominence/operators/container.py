@@ -105,8 +105,10 @@ class ContainerTaskOperator(BaseOperator):
         # Only the job's own task is recorded for `exec` to enter (contract/namespace.py).
         spec = _confine(spec, runtime, identity, sandbox, record=sandbox.namespace_file)
         self._manager = runtime.manager(spec, self.log)
+        # Without sidecars nothing runs beside the task: no namespace lookup on its start-up path.
+        beside = partial(self._start_sidecars, sidecar_images, sandbox, job, conf, identity) if sidecar_images else None
         try:
-            result = self._manager.run(beside=partial(self._start_sidecars, sidecar_images, sandbox, job, conf, identity))
+            result = self._manager.run(beside=beside)
         finally:
             self._stop_sidecars()
         if result is None or self._interrupted:
