@@ -138,7 +138,7 @@ def prepare(stack: Stack, env: dict[str, str]) -> None:
     from prominence.runtimes.registry import write_registry_config
 
     write_registry_config(stack.path("registry", "config.yml"), stack.path("registry", "data"), stack.registry)
-    if stack.database_url:
+    if stack_database.is_postgresql(stack.database_url):
         try:
             stack_database.ensure_database(stack.database_url, load_secrets(stack)[stack_database.PASSWORD])
         except RuntimeError as e:

@@ -47,7 +47,10 @@ def admin_url(given: str | None, recorded: str | None) -> str | None:
 
 
 def component_url(admin: str, password: str) -> str:
-    """`admin` with the stack's role and its password: what every component connects with."""
+    """`admin` with the stack's role and its password: what every component connects with
+    (another database than PostgreSQL is used as given)."""
+    if not is_postgresql(admin):
+        return admin
     # SQLAlchemy loads only for a PostgreSQL stack.
     from sqlalchemy.engine import make_url
 
