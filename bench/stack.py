@@ -1,5 +1,5 @@
 """A freshly started embedded stack for the benchmarks, on free loopback ports in a temp home; on
-PostgreSQL, a fresh database of BENCH_POSTGRES_URL's server, dropped afterwards."""
+PostgreSQL, a fresh database of BENCH_POSTGRES_URL's server, dropped afterwards with its role."""
 
 from __future__ import annotations
 
@@ -17,6 +17,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 STACK_PY = REPO / "scripts" / "stack.py"
+sys.path.insert(0, str(REPO / "scripts"))
+
+from stack_database import drop_database  # noqa: E402
+
 POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1/prominence_bench")
 
 
@@ -79,23 +83,10 @@ def fresh_stack(extra_env: dict[str, str] | None = None, stack_py: tuple[str, st
 
 @contextmanager
 def fresh_postgres_stack(extra_env: dict[str, str] | None = None) -> Iterator[BenchStack]:
-    """`fresh_stack` on a database of its own (`<BENCH_POSTGRES_URL>_<hex>`), dropped afterwards."""
+    """`fresh_stack` on a database of its own (`<BENCH_POSTGRES_URL>_<hex>`), dropped afterwards with its role."""
     url = f"{POSTGRES_URL}_{secrets.token_hex(4)}"
     try:
         with fresh_stack({**(extra_env or {}), "PROMINENCE_DATABASE_URL": url}) as stack:
             yield stack
     finally:
         drop_database(url)
-
-
-def drop_database(url: str) -> None:
-    # Loaded only for the PostgreSQL stacks.
-    import psycopg2
-    from sqlalchemy.engine import make_url
-
-    target = make_url(url)
-    conn = psycopg2.connect(dbname="postgres", host=target.host, user=target.username)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)')
-    conn.close()

@@ -152,6 +152,38 @@ ensure_apptainer() {
     install_apptainer
 }
 
+# A stack's components log in to PostgreSQL as a role of their own, a member of the group
+# prominence_stacks (scripts/stack_database.py): on each local cluster, that group must give its
+# password whatever the rules after these say (pg_hba.conf's first matching line decides).
+# Without a local PostgreSQL server there is nothing to do.
+PG_HBA_RULES="local all +prominence_stacks scram-sha-256
+host all +prominence_stacks 127.0.0.1/32 scram-sha-256
+host all +prominence_stacks ::1/128 scram-sha-256"
+
+require_stack_passwords() {
+    command -v pg_lsclusters >/dev/null || return 0
+    pg_lsclusters -h | while read -r version cluster _port status _rest; do
+        hba=/etc/postgresql/$version/$cluster/pg_hba.conf
+        [ -f "$hba" ] || continue
+        missing=$(echo "$PG_HBA_RULES" | while read -r rule; do
+            awk -v rule="$rule" '{ $1 = $1 } $0 == rule { found = 1 } END { exit !found }' "$hba" || echo "$rule"
+        done)
+        [ -n "$missing" ] || continue
+        log "asking the password of prominence_stacks in $hba"
+        awk -v rules="$missing" '
+            !done && $0 !~ /^[[:space:]]*(#|$)/ { print rules; done = 1 }
+            { print }
+            END { if (!done) print rules }' "$hba" >"$hba.new"
+        chown --reference="$hba" "$hba.new"
+        chmod --reference="$hba" "$hba.new"
+        mv "$hba.new" "$hba"
+        case $status in
+            online*) pg_ctlcluster "$version" "$cluster" reload ;;
+        esac
+    done
+}
+
 install_debian_packages
 disable_registry_service
 ensure_apptainer
+require_stack_passwords

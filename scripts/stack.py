@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
-import importlib.util
 import json
 import os
 import shlex
@@ -29,6 +28,7 @@ import urllib.request
 from pathlib import Path
 
 import stack_celery
+import stack_database
 import supervision
 from leftovers import MARKER, proc_stat, stack_processes, sweep, wait_until
 from stack_config import (
@@ -87,29 +87,6 @@ def airflow(stack: Stack, env: dict[str, str], *args: str, attempts: int = 3) ->
     raise StackError(f"airflow {' '.join(args[:2])} failed:\n{done.stdout}{done.stderr}")
 
 
-def ensure_database(url: str) -> None:
-    """Create the PostgreSQL database named in `url` if it is missing (trust auth on this machine)."""
-    # SQLAlchemy loads only for a PostgreSQL stack.
-    from sqlalchemy.engine import make_url
-
-    target = make_url(url)
-    if not target.drivername.startswith("postgresql"):
-        return
-    if importlib.util.find_spec("asyncpg") is None:
-        raise StackError("PostgreSQL needs asyncpg in the venv: Airflow's api-server opens an async engine")
-    # The driver loads only for a PostgreSQL stack.
-    import psycopg2
-
-    kw = {"host": target.host, "port": target.port, "user": target.username, "password": target.password}
-    conn = psycopg2.connect(dbname="postgres", **{k: v for k, v in kw.items() if v is not None})
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (target.database,))
-        if cur.fetchone() is None:
-            cur.execute(f'CREATE DATABASE "{target.database}"')
-    conn.close()
-
-
 def check_free(addresses: list[tuple[str, int]]) -> None:
     """Fail fast on a taken port: a component that cannot bind would only crash-loop."""
     for host, port in addresses:
@@ -161,8 +138,11 @@ def prepare(stack: Stack, env: dict[str, str]) -> None:
     from prominence.runtimes.registry import write_registry_config
 
     write_registry_config(stack.path("registry", "config.yml"), stack.path("registry", "data"), stack.registry)
-    if stack.database_url:
-        ensure_database(stack.database_url)
+    if stack_database.is_postgresql(stack.database_url):
+        try:
+            stack_database.ensure_database(stack.database_url, load_secrets(stack)[stack_database.PASSWORD])
+        except RuntimeError as e:
+            raise StackError(str(e)) from None
     marker, current = stack.path("airflow", MIGRATED), migrated(stack)
     if current is None or read_text(marker) != current:
         airflow(stack, env, "db", "migrate")

@@ -79,8 +79,9 @@ def result_backend(database_url: str) -> str:
     return f"db+{database_url}"
 
 
-def celery_env(stack: Stack, mode: CeleryMode | None, worker_cpus: int) -> dict[str, str]:
-    """What the scheduler and the workers add to the stack's environment in Celery mode."""
+def celery_env(mode: CeleryMode | None, worker_cpus: int, database_url: str | None) -> dict[str, str]:
+    """What the scheduler and the workers add to the stack's environment in Celery mode
+    (`database_url`: the one the components connect with)."""
     if mode is None:
         return {}
     return {
@@ -90,7 +91,7 @@ def celery_env(stack: Stack, mode: CeleryMode | None, worker_cpus: int) -> dict[
         "PROMINENCE_CELERY_LOG_PORT": str(mode.log_port),
         "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
         "AIRFLOW__CELERY__BROKER_URL": mode.broker_url,
-        "AIRFLOW__CELERY__RESULT_BACKEND": result_backend(stack.database_url or ""),
+        "AIRFLOW__CELERY__RESULT_BACKEND": result_backend(database_url or ""),
         # One task process per pool slot of the worker: the pool has worker_cpus slots per worker.
         "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(worker_cpus),
     }

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from leftovers import read_pid
 from stack_celery import CeleryMode, celery_env, worker_commands
+from stack_database import PASSWORD, admin_url, component_url
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -42,7 +43,8 @@ SMTP_SETTINGS = ("HOST", "PORT", "FROM", "USER", "PASSWORD", "STARTTLS")
 
 @dataclass(frozen=True)
 class Stack:
-    """Where the stack lives and what it binds; env vars override what the last `up` recorded."""
+    """Where the stack lives and what it binds; env vars override what the last `up` recorded.
+    `database_url` is the admin URL of a PostgreSQL stack (scripts/stack_database.py)."""
 
     home: Path
     port: int
@@ -62,7 +64,7 @@ class Stack:
             home=home,
             port=int(pick("PROMINENCE_PORT", "port", 8080)),
             registry=pick("PROMINENCE_REGISTRY", "registry", "127.0.0.1:5000"),
-            database_url=pick("PROMINENCE_DATABASE_URL", "database_url", None),
+            database_url=admin_url(os.environ.get("PROMINENCE_DATABASE_URL"), recorded.get("database_url")),
             s3_port=int(pick("PROMINENCE_S3_PORT", "s3_port", 9000)),
         )
 
@@ -118,6 +120,8 @@ def load_secrets(stack: Stack) -> dict[str, str]:
         # The embedded S3 server's only credentials (secret_key: no comma, rclone's separator).
         "PROMINENCE_S3_EMBEDDED_ACCESS_KEY": "prominence-" + secrets.token_hex(8),
         "PROMINENCE_S3_EMBEDDED_SECRET_KEY": secrets.token_urlsafe(32),
+        # The password of a PostgreSQL stack's own database role.
+        PASSWORD: secrets.token_urlsafe(32),
     }
     missing = {k: v for k, v in added.items() if k not in values}
     if missing:
@@ -166,6 +170,7 @@ def dags_connection(stack: Stack, secret: str) -> str:
 def stack_env(stack: Stack) -> dict[str, str]:
     """The single source of the stack's configuration: every component, the tests and the CLI use it."""
     values = load_secrets(stack)
+    database = component_url(stack.database_url, values[PASSWORD]) if stack.database_url else None
     env = {
         "PROMINENCE_HOME": str(stack.home),
         "PROMINENCE_PORT": str(stack.port),
@@ -196,7 +201,7 @@ def stack_env(stack: Stack) -> dict[str, str]:
         "AIRFLOW__CORE__PARALLELISM": os.environ.get("AIRFLOW__CORE__PARALLELISM") or str(max(16, 4 * worker_cpus())),
         # Tasks talk to the api-server's execution API; the default URL is wrong for any port.
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{stack.url}/execution/",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": stack.database_url or f"sqlite:///{stack.path('airflow', 'airflow.db')}",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": database or f"sqlite:///{stack.path('airflow', 'airflow.db')}",
         "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__API__PORT": str(stack.port),
         "AIRFLOW__API__BASE_URL": stack.url,
@@ -232,10 +237,10 @@ def stack_env(stack: Stack) -> dict[str, str]:
             if os.environ.get(f"PROMINENCE_SMTP_{k}")
         }
     )
-    env.update(celery_env(stack, CeleryMode.load(stack.home), worker_cpus()))
+    env.update(celery_env(CeleryMode.load(stack.home), worker_cpus(), database))
     env["AIRFLOW_CONN_PROMINENCE_DEFAULT"] = dags_connection(stack, values["PROMINENCE_JOB_TOKEN_SECRET"])
-    if stack.database_url:
-        env["PROMINENCE_DATABASE_URL"] = stack.database_url
+    if database:
+        env["PROMINENCE_DATABASE_URL"] = database
     return env
 
 

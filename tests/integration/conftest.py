@@ -2,7 +2,8 @@
 `scripts/stack.py up` in a temporary PROMINENCE_HOME on free ports and stopped with `down`.
 
 With PROMINENCE_DATABASE_URL set (the PostgreSQL pass of `make test`), the session gets a fresh
-database named after the one in the URL, dropped at the end, so runs never see each other's jobs.
+database named after the one in the URL, dropped at the end with its role, so runs never see
+each other's jobs.
 With PROMINENCE_EXECUTOR=celery as well (the Celery pass), the stack runs Celery workers on an
 empty Redis database of its own, so no other stack's workers take its tasks; tests marked
 `celery` run only then.
@@ -29,6 +30,9 @@ from tests.integration.api import ARTIFACT_HOST
 
 REPO = Path(__file__).resolve().parents[2]
 STACK_PY = REPO / "scripts" / "stack.py"
+sys.path.insert(0, str(REPO / "scripts"))
+
+from stack_database import drop_database  # noqa: E402
 
 
 def pytest_collection_modifyitems(items):
@@ -78,23 +82,6 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def postgres(url: str, statement: str) -> None:
-    """Run one statement outside a transaction against the server's `postgres` database."""
-    # The driver loads only for the PostgreSQL pass.
-    import psycopg2
-    from sqlalchemy.engine import make_url
-
-    u = make_url(url)
-    kw = {"host": u.host, "port": u.port, "user": u.username, "password": u.password}
-    conn = psycopg2.connect(dbname="postgres", **{k: v for k, v in kw.items() if v is not None})
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(statement)
-    finally:
-        conn.close()
-
-
 def empty_redis_database(host: str = "127.0.0.1", port: int = 6379) -> str:
     """The URL of a Redis database holding no key (Redis has 16), as a broker of this session only."""
     # The client loads only for the Celery pass.
@@ -120,13 +107,16 @@ def running_stack(home: Path, **settings: str) -> Iterator[RunningStack]:
         "PROMINENCE_STAGEIN_ALLOWED_NETWORKS": f"{ARTIFACT_HOST}/32",
         **settings,
     }
+    # The admin URL, not the stack's own: `stack.py env` below puts that in `env`.
     database = None
     if os.environ.get("PROMINENCE_DATABASE_URL"):
         from sqlalchemy.engine import make_url
 
         base = make_url(os.environ["PROMINENCE_DATABASE_URL"])
-        database = base.set(database=f"{base.database or 'prominence'}_{secrets.token_hex(4)}")
-        env["PROMINENCE_DATABASE_URL"] = database.render_as_string(hide_password=False)
+        database = base.set(database=f"{base.database or 'prominence'}_{secrets.token_hex(4)}").render_as_string(
+            hide_password=False
+        )
+        env["PROMINENCE_DATABASE_URL"] = database
     if os.environ.get("PROMINENCE_EXECUTOR") == "celery":
         env.setdefault("PROMINENCE_CELERY_BROKER_URL", empty_redis_database())
         env["PROMINENCE_CELERY_LOG_PORT"] = str(free_port())
@@ -144,7 +134,7 @@ def running_stack(home: Path, **settings: str) -> Iterator[RunningStack]:
     finally:
         down = running.stack_py("down")
         if database is not None:
-            postgres(env["PROMINENCE_DATABASE_URL"], f'DROP DATABASE IF EXISTS "{database.database}" WITH (FORCE)')
+            drop_database(database)
         assert down.returncode == 0, f"stack.py down failed:\n{down.stdout}\n{down.stderr}"
 
 
