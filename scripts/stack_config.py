@@ -13,7 +13,7 @@ from pathlib import Path
 
 from leftovers import read_pid
 from stack_celery import CeleryMode, celery_env, worker_commands
-from stack_database import PASSWORD, admin_url, component_url
+from stack_database import ADMIN_DATABASE_URL, PASSWORD, component_url
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -64,7 +64,7 @@ class Stack:
             home=home,
             port=int(pick("PROMINENCE_PORT", "port", 8080)),
             registry=pick("PROMINENCE_REGISTRY", "registry", "127.0.0.1:5000"),
-            database_url=admin_url(os.environ.get("PROMINENCE_DATABASE_URL"), recorded.get("database_url")),
+            database_url=pick("PROMINENCE_DATABASE_URL", "database_url", None),
             s3_port=int(pick("PROMINENCE_S3_PORT", "s3_port", 9000)),
         )
 
@@ -239,8 +239,6 @@ def stack_env(stack: Stack) -> dict[str, str]:
     )
     env.update(celery_env(CeleryMode.load(stack.home), worker_cpus(), database))
     env["AIRFLOW_CONN_PROMINENCE_DEFAULT"] = dags_connection(stack, values["PROMINENCE_JOB_TOKEN_SECRET"])
-    if database:
-        env["PROMINENCE_DATABASE_URL"] = database
     return env
 
 
@@ -270,9 +268,10 @@ RECOVERY_SETTINGS = {
 
 
 def component_envs(env: dict[str, str]) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
-    """`env` split into what every component inherits and the OWN_SECRETS of each component."""
+    """`env` split into what every component inherits and the OWN_SECRETS of each component; the
+    admin database URL a caller of `up` may hold is for `up` alone (scripts/stack_database.py)."""
     own_keys = {key for keys in OWN_SECRETS.values() for key in keys}
-    shared = {key: value for key, value in env.items() if key not in own_keys}
+    shared = {key: value for key, value in env.items() if key not in own_keys and key != ADMIN_DATABASE_URL}
     return shared, {name: {key: env[key] for key in keys if key in env} for name, keys in OWN_SECRETS.items()}
 
 

@@ -19,6 +19,7 @@ import hmac
 import importlib.util
 import secrets
 
+ADMIN_DATABASE_URL = "PROMINENCE_DATABASE_URL"
 PASSWORD = "PROMINENCE_DATABASE_PASSWORD"
 PASSWORD_GROUP = "prominence_stacks"
 SCRAM_ITERATIONS = 4096
@@ -30,20 +31,6 @@ def is_postgresql(url: str | None) -> bool:
 
 def role_name(database: str) -> str:
     return f"{database}_stack"
-
-
-def admin_url(given: str | None, recorded: str | None) -> str | None:
-    """The admin URL: the one `given`, unless it names the stack's own role. `stack.py env`
-    exports the components' URL under the same name, so a later `stack.py` command run in that
-    environment keeps the admin URL its stack recorded."""
-    if given and recorded and is_postgresql(given):
-        # SQLAlchemy loads only for a PostgreSQL stack.
-        from sqlalchemy.engine import make_url
-
-        url = make_url(given)
-        if url.username == role_name(url.database or ""):
-            return recorded
-    return given or recorded
 
 
 def component_url(admin: str, password: str) -> str:

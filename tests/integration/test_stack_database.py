@@ -122,18 +122,34 @@ def test_a_database_the_admin_role_made_is_handed_to_the_stack_role_and_dropped_
 
 def stack_database(stack) -> tuple[str, str, str]:
     """The session stack's database, its role and that role's password."""
-    url = make_url(stack.env["PROMINENCE_DATABASE_URL"])
+    url = make_url(stack.env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
     return url.database, url.username, url.password
+
+
+def environments(home: Path) -> list[bytes]:
+    """The environment of every process of the stack in `home` (they carry its marker)."""
+    marker = f"PROMINENCE_STACK_HOME={home}".encode()
+    found = []
+    for path in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            entries = path.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if marker in entries:
+            found.append(entries)
+    return found
 
 
 def test_every_component_connects_as_the_stack_role(stack):
     database, role, _ = stack_database(stack)
     assert role == role_name(database)
-    assert stack.env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == stack.env["PROMINENCE_DATABASE_URL"]
     if stack.env.get("PROMINENCE_EXECUTOR") == "celery":
-        assert stack.env["AIRFLOW__CELERY__RESULT_BACKEND"] == "db+" + stack.env["PROMINENCE_DATABASE_URL"]
+        assert stack.env["AIRFLOW__CELERY__RESULT_BACKEND"] == "db+" + stack.env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
     users = rows(ADMIN_URL, "postgres", "SELECT usename FROM pg_stat_activity WHERE datname = %s", database)
     assert users and {user for (user,) in users} == {role}
+    processes = environments(stack.home)
+    assert processes
+    assert [entry for entries in processes for entry in entries if entry.startswith(b"PROMINENCE_DATABASE_URL=")] == []
 
 
 def test_the_stack_role_needs_its_password(stack):
