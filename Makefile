@@ -17,8 +17,11 @@ CLI_VERSION := 0.21.0
 TEST_POSTGRES_URL ?= postgresql+psycopg2://postgres@127.0.0.1/prominence_test
 # The third pass runs the stack with Celery workers (PostgreSQL, Redis on 127.0.0.1:6379) over the
 # tests that exercise running jobs on workers; the rest of the suite does not depend on the executor.
+# Each worker runs as on a host of its own (CELERY_HOSTS=netns: a network namespace and folders of
+# its own, scripts/stack_hosts.py; needs root), so the pass shows what a worker needs of its host.
 # CI runs this subset to stay within its time; `make test-celery CELERY_TESTS=...` runs more.
-CELERY_TESTS ?= tests/integration/test_celery.py tests/integration/test_jobs_api.py
+CELERY_TESTS ?= tests/integration/test_celery.py tests/integration/test_worker_hosts.py tests/integration/test_jobs_api.py
+CELERY_HOSTS ?= netns
 PYTEST_FLAGS ?= -q -ra --timeout=600 -p no:cacheprovider
 # The PostgreSQL pass leaves out what does not depend on the database (image sources, MPI and
 # sidecar tasks, attacks from inside containers, exec, staging and the data area, walltime and
@@ -102,7 +105,8 @@ test-celery: venv
 		reason="Redis is not reachable on 127.0.0.1:6379"; \
 	fi; \
 	if [ -z "$$reason" ]; then \
-		PROMINENCE_EXECUTOR=celery PROMINENCE_DATABASE_URL=$(TEST_POSTGRES_URL) $(PY) -m pytest $(PYTEST_FLAGS) $(CELERY_TESTS); \
+		PROMINENCE_EXECUTOR=celery PROMINENCE_CELERY_HOSTS=$(CELERY_HOSTS) PROMINENCE_DATABASE_URL=$(TEST_POSTGRES_URL) \
+			$(PY) -m pytest $(PYTEST_FLAGS) $(CELERY_TESTS); \
 	elif [ -n "$$CI" ]; then \
 		echo "test-celery: $$reason" >&2; exit 1; \
 	else \

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import stack_celery
 import stack_database
+import stack_hosts
 import supervision
 from leftovers import MARKER, proc_stat, stack_processes, sweep, wait_until
 from stack_config import (
@@ -130,6 +131,7 @@ def prepare(stack: Stack, env: dict[str, str]) -> None:
     s3_port = [("127.0.0.1", stack.s3_port)] if embedded_s3(stack) else []
     check_free([("127.0.0.1", stack.port), (host, int(port)), *s3_port, *log_ports])
     private_home(stack)
+    stack_hosts.create(stack_celery.worker_hosts(mode, stack.home))
     stack.path("airflow", "webserver_config.py").write_text(WEBSERVER_CONFIG)
     if embedded_s3(stack):
         # rclone serves each folder of its root as a bucket: this is the bucket, created once.
@@ -314,6 +316,7 @@ def stop_all(stack: Stack) -> list[int]:
         print(line, file=sys.stderr)
     for pid_file in stack.path("run").glob("*.pid"):
         pid_file.unlink(missing_ok=True)
+    stack_hosts.destroy(stack_celery.worker_hosts(stack_celery.CeleryMode.load(stack.home), stack.home))
     return swept.survivors
 
 
@@ -330,15 +333,15 @@ def cmd_status(stack: Stack) -> int:
     """Each component's state as supervisord reports it, then the stack's health."""
     supervisor = stack.pid("supervisor")
     infos = (supervision.components(stack) if supervisor else None) or {}
-    print(f"{'supervisor':14} {'running pid ' + str(supervisor) if supervisor else 'stopped'}")
+    print(f"{'supervisor':16} {'running pid ' + str(supervisor) if supervisor else 'stopped'}")
     for name in component_commands(stack):
         info = infos.get(name, {"statename": "STOPPED"})
-        print(f"{name:14} {'running pid ' + str(info['pid']) if info['statename'] == 'RUNNING' else info['statename'].lower()}")
+        print(f"{name:16} {'running pid ' + str(info['pid']) if info['statename'] == 'RUNNING' else info['statename'].lower()}")
     if supervisor is None:
         return 3
     state = health(stack)
-    print(f"{'health':14} " + " ".join(f"{k}={'ok' if v else 'no'}" for k, v in state.items()))
-    print(f"{'url':14} {stack.api_url}")
+    print(f"{'health':16} " + " ".join(f"{k}={'ok' if v else 'no'}" for k, v in state.items()))
+    print(f"{'url':16} {stack.api_url}")
     running = infos and all(info["statename"] == "RUNNING" for info in infos.values())
     return 0 if running and all(state.values()) else 1
 

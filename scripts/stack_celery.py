@@ -6,6 +6,7 @@ Every worker shares the stack's environment (execution-API URL, JWT secret, data
 another machine a worker started with the same `stack.py env` behaves as one of these. Each
 has its own Celery node name, its own log-server port and its own PROMINENCE_SITE (reported as
 the job's `execution.site`), set on its command line: none of them is a secret.
+With PROMINENCE_CELERY_HOSTS=netns each worker runs as on a host of its own (scripts/stack_hosts.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import socket
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import stack_hosts
 
 if TYPE_CHECKING:
     from stack_config import Stack
@@ -31,11 +34,13 @@ WORKER_PRIORITY = 500
 
 @dataclass(frozen=True)
 class CeleryMode:
-    """How many workers, which broker, and the first worker's log-server port."""
+    """How many workers, which broker, the first worker's log-server port, and whether the
+    workers share the machine (`shared`) or each has a network namespace of its own (`netns`)."""
 
     workers: int
     broker_url: str
     log_port: int
+    hosts: str = "shared"
 
     @classmethod
     def load(cls, home: Path) -> CeleryMode | None:
@@ -51,12 +56,17 @@ class CeleryMode:
             workers=int(os.environ.get("PROMINENCE_CELERY_WORKERS") or celery.get("workers") or DEFAULT_WORKERS),
             broker_url=os.environ.get("PROMINENCE_CELERY_BROKER_URL") or celery.get("broker_url") or DEFAULT_BROKER,
             log_port=int(os.environ.get("PROMINENCE_CELERY_LOG_PORT") or celery.get("log_port") or DEFAULT_LOG_PORT),
+            hosts=os.environ.get("PROMINENCE_CELERY_HOSTS") or celery.get("hosts") or "shared",
         )
 
     def worker_names(self) -> list[str]:
         return [f"worker-{i}" for i in range(1, self.workers + 1)]
 
     def log_ports(self) -> dict[str, int]:
+        """Worker i serves its logs on log_port + i - 1; on hosts of their own, all on log_port, where
+        the api-server reads a running task's log from the address its task instance names."""
+        if self.hosts == "netns":
+            return dict.fromkeys(self.worker_names(), self.log_port)
         return {name: self.log_port + i for i, name in enumerate(self.worker_names())}
 
 
@@ -72,6 +82,12 @@ def check(stack: Stack, mode: CeleryMode) -> None:
         raise ValueError("PROMINENCE_EXECUTOR=celery needs PROMINENCE_DATABASE_URL naming a PostgreSQL database")
     if mode.workers < 1:
         raise ValueError("PROMINENCE_CELERY_WORKERS must be at least 1")
+    if mode.hosts not in stack_hosts.MODES:
+        raise ValueError(f"PROMINENCE_CELERY_HOSTS must be one of {', '.join(stack_hosts.MODES)}, not {mode.hosts!r}")
+    if mode.hosts == "netns" and os.geteuid() != 0:
+        raise ValueError("PROMINENCE_CELERY_HOSTS=netns needs root (network namespaces)")
+    if mode.hosts == "netns" and mode.workers > stack_hosts.MAX_WORKERS:
+        raise ValueError(f"PROMINENCE_CELERY_HOSTS=netns runs at most {stack_hosts.MAX_WORKERS} workers")
 
 
 def result_backend(database_url: str) -> str:
@@ -89,8 +105,11 @@ def celery_env(mode: CeleryMode | None, worker_cpus: int, database_url: str | No
         "PROMINENCE_CELERY_WORKERS": str(mode.workers),
         "PROMINENCE_CELERY_BROKER_URL": mode.broker_url,
         "PROMINENCE_CELERY_LOG_PORT": str(mode.log_port),
+        "PROMINENCE_CELERY_HOSTS": mode.hosts,
         "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
         "AIRFLOW__CELERY__BROKER_URL": mode.broker_url,
+        # Where the api-server reads a running task's log (each worker sets its own on its command line).
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(mode.log_port),
         "AIRFLOW__CELERY__RESULT_BACKEND": result_backend(database_url or ""),
         # One task process per pool slot of the worker: the pool has worker_cpus slots per worker.
         "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(worker_cpus),
@@ -102,18 +121,27 @@ def pool_slots(mode: CeleryMode | None, worker_cpus: int) -> int:
     return worker_cpus * (mode.workers if mode else 1)
 
 
-def worker_commands(mode: CeleryMode | None, airflow: str, worker_cpus: int) -> dict[str, list[str]]:
-    """One supervised `airflow celery worker` per worker, each with its node name, log port and site."""
+def worker_hosts(mode: CeleryMode | None, home: Path) -> list[stack_hosts.WorkerHost]:
+    """The workers' own hosts, none unless they have network namespaces of their own."""
+    return stack_hosts.hosts(home, mode.workers) if mode and mode.hosts == "netns" else []
+
+
+def worker_commands(mode: CeleryMode | None, airflow: str, worker_cpus: int, home: Path, uids: str) -> dict[str, list[str]]:
+    """One supervised `airflow celery worker` per worker, each with its node name, log port and
+    site; on hosts of their own, each in its namespaces with its share of the job `uids`."""
     if mode is None:
         return {}
     host = socket.gethostname()
+    hosts = {f"worker-{h.index}": h for h in worker_hosts(mode, home)}
     commands = {}
     for name, port in mode.log_ports().items():
         node = f"{name}@{host}"
+        own = hosts.get(name)
         commands[name] = [
             "env",
             f"AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT={port}",
             f"PROMINENCE_SITE={node}",
+            *(stack_hosts.worker_env(own, uids, mode.workers) if own else []),
             airflow,
             "celery",
             "worker",
@@ -124,4 +152,6 @@ def worker_commands(mode: CeleryMode | None, airflow: str, worker_cpus: int) -> 
             "--without-gossip",
             "--without-mingle",
         ]
+        if own:
+            commands[name] = stack_hosts.on_host(own, home, commands[name])
     return commands

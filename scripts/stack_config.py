@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from leftovers import read_pid
-from stack_celery import CeleryMode, celery_env, worker_commands
+from stack_celery import CeleryMode, celery_env, worker_commands, worker_hosts
 from stack_database import ADMIN_DATABASE_URL, PASSWORD, component_url
+from stack_hosts import link_commands, relayed_ports
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -39,6 +40,8 @@ OWN_SECRETS = {
 }
 # Email notifications: passed through from the environment of each command, like a production S3's.
 SMTP_SETTINGS = ("HOST", "PORT", "FROM", "USER", "PASSWORD", "STARTTLS")
+# The plugin's default of PROMINENCE_JOB_UID_RANGE (plugins/prominence/config.py), split between worker hosts.
+JOB_UIDS = "200000-265535"
 
 
 @dataclass(frozen=True)
@@ -302,5 +305,12 @@ def component_commands(stack: Stack) -> dict[str, list[str]]:
     }
     if not embedded_s3(stack):
         del commands["s3"]
-    commands.update(worker_commands(CeleryMode.load(stack.home), airflow, worker_cpus()))
+    mode = CeleryMode.load(stack.home)
+    hosts = worker_hosts(mode, stack.home)
+    if mode and hosts:
+        services = [stack.database_url or "", mode.broker_url, stack.url, "//" + stack.registry]
+        ports = relayed_ports(services + ([stack.s3_url] if embedded_s3(stack) else []))
+        commands.update(link_commands(hosts, ports))
+    uids = os.environ.get("PROMINENCE_JOB_UID_RANGE") or JOB_UIDS
+    commands.update(worker_commands(mode, airflow, worker_cpus(), stack.home, uids))
     return commands

@@ -43,6 +43,8 @@ PRIORITY = {
     "reconciler": 300,
     "scheduler": 400,
 }
+# Worker hosts' links (scripts/stack_hosts.py) come up first and stop after the workers, which report back over them.
+LINK_PRIORITY = 50
 PID_FILES = "pidfiles"
 ACTIVE = {"STARTING", "RUNNING", "BACKOFF", "STOPPING"}
 
@@ -81,19 +83,23 @@ def render_config(stack: Stack, commands: dict[str, list[str]], own_env: dict[st
         # Writes run/<component>.pid whenever a component is RUNNING, removes it when it is not.
         f"[eventlistener:{PID_FILES}]\n"
         f"command = {quoted([sys.executable, str(REPO / 'scripts' / 'pidfiles.py'), str(run), *commands])}\n"
-        f"events = PROCESS_STATE\npriority = 1\numask = {umask}\nstderr_logfile = {logs / 'pidfiles.log'}\n"
+        f"events = PROCESS_STATE\nbuffer_size = 1000\npriority = 1\numask = {umask}\nstderr_logfile = {logs / 'pidfiles.log'}\n"
         "stopsignal = KILL\n",
     ]
     for name, argv in commands.items():
         own = ",".join(f'{key}="{value}"'.replace("%", "%%") for key, value in own_env.get(name, {}).items())
         sections.append(
-            f"[program:{name}]\ncommand = {quoted(argv)}\npriority = {PRIORITY.get(name, WORKER_PRIORITY)}\numask = {umask}\n"
+            f"[program:{name}]\ncommand = {quoted(argv)}\npriority = {priority(name)}\numask = {umask}\n"
             + (f"environment = {own}\n" if own else "")
             + f"startsecs = {START_SECONDS}\nstartretries = {START_RETRIES}\nautorestart = true\n"
             f"stopsignal = TERM\nstopwaitsecs = {STOP_GRACE_OF.get(name, STOP_GRACE)}\nstopasgroup = true\nkillasgroup = true\n"
             f"redirect_stderr = true\nstdout_logfile = {logs / f'{name}.log'}\n"
         )
     return "\n".join(sections)
+
+
+def priority(name: str) -> int:
+    return LINK_PRIORITY if name.startswith("link-") else PRIORITY.get(name, WORKER_PRIORITY)
 
 
 def before_exec() -> None:
@@ -159,7 +165,7 @@ def stop(stack: Stack) -> None:
     try:
         if "scheduler" in stopping():
             server.stopProcess("scheduler", True)
-        workers = [name for name in stopping() if name not in PRIORITY]
+        workers = [name for name in stopping() if priority(name) == WORKER_PRIORITY]
         for name in workers:
             server.stopProcess(name, False)
         wait_until(lambda: not set(workers) & set(stopping()), STOP_GRACE + 5)

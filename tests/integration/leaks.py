@@ -40,9 +40,11 @@ def job_tokens(home: Path) -> set[str]:
 
 
 def leaked_in_logs(home: Path, values: set[str]) -> list[str]:
-    """The log files under `home` (the components' and Airflow's task logs) holding any of `values`."""
+    """The log files under `home` (the components' and Airflow's task logs, also those of worker
+    hosts, scripts/stack_hosts.py) holding any of `values`."""
     values = {value for value in values if len(value) >= MIN_LENGTH}
-    logs = [path for folder in (home / "logs", home / "airflow" / "logs") if folder.is_dir() for path in folder.rglob("*")]
+    folders = [home / "logs", home / "airflow" / "logs", *home.glob("hosts/*/airflow/logs")]
+    logs = [path for folder in folders if folder.is_dir() for path in folder.rglob("*")]
     return sorted(
         str(path.relative_to(home))
         for path in logs
