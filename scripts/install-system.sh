@@ -11,8 +11,10 @@ PREFIX=${PROMINENCE_APPTAINER_PREFIX:-/opt/prominence/apptainer}
 BINLINK=/usr/local/bin/apptainer
 # passt: `pasta`, the user-mode network of each job's namespace (only the API's port on loopback).
 # openmpi-bin, mpich and their -dev: the MPI test images (scripts/mpi_image.py) are built from them.
+# iproute2 and socat: worker hosts' namespaces and the relays over their links (scripts/stack_hosts.py).
 PACKAGES="python3-venv postgresql-client time docker-registry skopeo umoci busybox-static proot patchelf squashfs-tools uidmap
-e2fsprogs ca-certificates passt docker-compose chromium chromium-driver openmpi-bin libopenmpi-dev mpich libmpich-dev"
+e2fsprogs ca-certificates passt docker-compose chromium chromium-driver openmpi-bin libopenmpi-dev mpich libmpich-dev
+iproute2 socat"
 SID_PACKAGES="apptainer libc6 libseccomp2 libsqlite3-0"
 ARCH_LIBDIR=lib/x86_64-linux-gnu
 
