@@ -4,9 +4,11 @@ network namespace of its own, joined to the machine by one veth link, with folde
 It is how the tests show that a worker needs no more of the api-server's machine than a worker
 host on another machine has (README, "Running on several machines"): the stack's services
 (database, broker, API with its execution API, S3, registry) reach it only over its link, and
-its image caches, udocker store, job uid pool and Airflow task logs are its own. What the
-workers do share is the job area (`sandboxes/`) and the workflow DAG folder (`workflows/`), the
-shared filesystem that a multi-host deployment provides.
+the stack's home it sees is a folder of its own (`hosts/worker-<i>/home`: its image caches,
+udocker store, job uid pool and Airflow task logs), into which only the job area (`sandboxes/`)
+and the workflow DAG folder (`workflows/`) are bound: the shared filesystem that a multi-host
+deployment provides. The machine's secrets, database files, S3 and registry data, supervisord's
+socket and the components' logs are not there.
 
 Each service a worker uses listens on the machine's loopback; `socat` relays carry it across
 the link both ways (a listener on the link's machine end, and one on the worker's own loopback,
@@ -32,14 +34,15 @@ MODES = ("shared", "netns")
 # Each stack's links take one /24 of this block, each worker a /30 of it (the first /30 unused).
 BLOCK = ipaddress.ip_network("10.128.0.0/9")
 MAX_WORKERS = 63
-# Bound over the machine's folder of the same name in the worker's mount namespace.
+# In a worker's own home: its folders, and the machine's shared ones bound in (the only two).
 PRIVATE = ("image-cache", "udocker", "run/uids", "airflow/logs")
+SHARED = ("sandboxes", "workflows")
 LOOPBACK = {"127.0.0.1", "localhost"}
 
 
 @dataclass(frozen=True)
 class WorkerHost:
-    """One worker's namespace, link and private folders."""
+    """One worker's namespace, link, and its own folder (`private`: its home and its /etc/hosts)."""
 
     index: int
     namespace: str
@@ -112,10 +115,11 @@ def link_commands(hosts_: list[WorkerHost], ports: list[int]) -> dict[str, list[
 
 
 def on_host(host: WorkerHost, home: Path, argv: list[str]) -> list[str]:
-    """`argv` run in the worker's namespaces, its private folders over the machine's."""
+    """`argv` run in the worker's namespaces, with its own home over the machine's."""
     launcher = Path(__file__).resolve().parent / "worker_host.py"
-    binds = [f"{host.private / name}:{home / name}" for name in PRIVATE] + [f"{host.private / 'hosts'}:/etc/hosts"]
-    return ["ip", "netns", "exec", host.namespace, sys.executable, str(launcher), *binds, "--", *argv]
+    shared = [arg for name in SHARED for arg in ("--share", name)]
+    options = ["--home", str(home), "--own", str(host.private / "home"), "--hosts", str(host.private / "hosts"), *shared]
+    return ["ip", "netns", "exec", host.namespace, sys.executable, str(launcher), *options, "--", *argv]
 
 
 def worker_env(host: WorkerHost, uids: str, workers: int) -> list[str]:
@@ -142,8 +146,8 @@ def _ip(*args: str, check: bool = True) -> None:
 
 
 def create(hosts_: list[WorkerHost]) -> None:
-    """Each worker's namespace and link, made anew (one left by a killed stack is replaced), and
-    its private folders."""
+    """Each worker's namespace and link, made anew (one left by a killed stack is replaced), its
+    own home (with mount points for the shared folders) and its /etc/hosts."""
     for host in hosts_:
         destroy([host])
         _ip("netns", "add", host.namespace)
@@ -154,12 +158,15 @@ def create(hosts_: list[WorkerHost]) -> None:
         _ip("-n", host.namespace, "link", "set", host.worker_end, "up")
         _ip("-n", host.namespace, "link", "set", "lo", "up")
         _ip("-n", host.namespace, "route", "add", "default", "via", host.machine_address)
-        for name in PRIVATE:
-            folder = host.private / name
-            folder.mkdir(parents=True, exist_ok=True)
-            folder.chmod(0o755 if name == "udocker" else 0o700)
-        host.private.chmod(0o711)
-        host.private.parent.chmod(0o711)  # jobs' uids pass through to the worker's udocker store
+        own = host.private / "home"
+        for name in (*PRIVATE, *SHARED):
+            (own / name).mkdir(parents=True, exist_ok=True)
+        for folder in (own / "run", own / "airflow", own / "image-cache", *(own / name for name in PRIVATE)):
+            folder.chmod(0o700)
+        # Jobs' uids pass through the home to their sandboxes and to udocker's store.
+        for folder in (host.private.parent, host.private, own):
+            folder.chmod(0o711)
+        (own / "udocker").chmod(0o755)
         names = f"127.0.0.1\tlocalhost\n::1\tlocalhost\n{host.worker_address}\t{socket.gethostname()}\n"
         (host.private / "hosts").write_text(names)
         (host.private / "hosts").chmod(0o644)

@@ -46,8 +46,9 @@ def connect_from(pid: int, port: int) -> subprocess.CompletedProcess:
     return subprocess.run(argv, capture_output=True, text=True, timeout=30)
 
 
-def private(stack, site: str) -> Path:
-    return stack.home / "hosts" / site.split("@")[0]
+def own_home(stack, site: str) -> Path:
+    """The stack's home as the worker named in `site` sees it."""
+    return stack.home / "hosts" / site.split("@")[0] / "home"
 
 
 def test_each_worker_has_a_network_namespace_of_its_own_with_one_link(stack):
@@ -57,6 +58,20 @@ def test_each_worker_has_a_network_namespace_of_its_own_with_one_link(stack):
     assert len(namespaces) == len(pids) and os.readlink("/proc/self/ns/net") not in namespaces
     for pid in pids.values():
         assert len(interfaces(pid) - {"lo"}) == 1, interfaces(pid)
+
+
+def test_a_worker_sees_of_the_stacks_home_only_the_shared_folders(stack):
+    """Its home is its own: the job area and the workflow DAGs are there, the machine's secrets,
+    S3 data, registry data and supervisord's socket are not."""
+    for name, pid in workers(stack).items():
+        seen = subprocess.run(
+            ["nsenter", f"--mount=/proc/{pid}/ns/mnt", "ls", "-A", str(stack.home)], capture_output=True, text=True, check=True
+        ).stdout.split()
+        assert {"sandboxes", "workflows"} <= set(seen) and not {"secrets.env", "s3", "registry", "logs"} & set(seen), seen
+        listed = subprocess.run(
+            ["nsenter", f"--mount=/proc/{pid}/ns/mnt", "ls", str(stack.home / "sandboxes")], capture_output=True, text=True
+        )
+        assert listed.returncode == 0 and set(listed.stdout.split()) == set(os.listdir(stack.home / "sandboxes")), name
 
 
 def test_the_machines_loopback_is_reached_only_where_a_link_carries_it(stack):
@@ -88,7 +103,7 @@ def test_a_job_on_a_worker_host_stages_in_runs_uploads_and_calls_the_api(stack, 
     assert httpx.get(out["url"], timeout=30).content == b"input data\n"
     assert alice.client.get("/kv/hosts/value").text == "from the job"
 
-    own = private(stack, described["execution"]["site"])
+    own = own_home(stack, described["execution"]["site"])
     assert list((own / "image-cache" / "singularity").iterdir()), "the image is cached on the worker that ran the job"
     assert not list((stack.home / "image-cache").glob("*/*"))
     logs = f"dag_id=prominence_job/run_id=job-{job_id}"
