@@ -20,7 +20,8 @@ TEST_POSTGRES_URL ?= postgresql+psycopg2://postgres@127.0.0.1/prominence_test
 # Each worker runs as on a host of its own (CELERY_HOSTS=netns: a network namespace and folders of
 # its own, scripts/stack_hosts.py; needs root), so the pass shows what a worker needs of its host.
 # CI runs this subset to stay within its time; `make test-celery CELERY_TESTS=...` runs more.
-CELERY_TESTS ?= tests/integration/test_celery.py tests/integration/test_worker_hosts.py tests/integration/test_jobs_api.py
+CELERY_TESTS ?= tests/integration/test_celery.py tests/integration/test_worker_hosts.py tests/integration/test_jobs_api.py \
+	tests/integration/test_retries.py::test_a_container_over_its_memory_is_killed_and_not_retried
 CELERY_HOSTS ?= netns
 PYTEST_FLAGS ?= -q -ra --timeout=600 -p no:cacheprovider
 # The PostgreSQL pass leaves out what does not depend on the database (image sources, MPI and

@@ -119,7 +119,10 @@ def on_host(host: WorkerHost, home: Path, argv: list[str]) -> list[str]:
     launcher = Path(__file__).resolve().parent / "worker_host.py"
     shared = [arg for name in SHARED for arg in ("--share", name)]
     options = ["--home", str(home), "--own", str(host.private / "home"), "--hosts", str(host.private / "hosts"), *shared]
-    return ["ip", "netns", "exec", host.namespace, sys.executable, str(launcher), *options, "--", *argv]
+    # Not `ip netns exec`: it mounts a sysfs of the namespace over /sys, which hides the cgroup
+    # hierarchies that hold each job's memory limit (runtimes/confine.py).
+    namespaces = ["nsenter", f"--net=/run/netns/{host.namespace}", "unshare", "--mount", "--propagation", "slave"]
+    return [*namespaces, sys.executable, str(launcher), *options, "--", *argv]
 
 
 def worker_env(host: WorkerHost, uids: str, workers: int) -> list[str]:

@@ -1,5 +1,5 @@
-"""Start a command as on a worker host of its own (scripts/stack_hosts.py). Run by `ip netns exec`,
-which gives it a mount namespace of its own, it binds the stack's shared folders (`--share`)
+"""Start a command as on a worker host of its own (scripts/stack_hosts.py). Run in the worker's
+network namespace and in a mount namespace of its own, it binds the stack's shared folders (`--share`)
 into the worker's own home, puts that home over the stack's, its own hosts file over /etc/hosts,
 and executes the command: the command sees of the stack's home only the shared folders.
 """

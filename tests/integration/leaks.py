@@ -43,7 +43,7 @@ def leaked_in_logs(home: Path, values: set[str]) -> list[str]:
     """The log files under `home` (the components' and Airflow's task logs, also those of worker
     hosts, scripts/stack_hosts.py) holding any of `values`."""
     values = {value for value in values if len(value) >= MIN_LENGTH}
-    folders = [home / "logs", home / "airflow" / "logs", *home.glob("hosts/*/airflow/logs")]
+    folders = [home / "logs", home / "airflow" / "logs", *home.glob("hosts/*/home/airflow/logs")]
     logs = [path for folder in folders if folder.is_dir() for path in folder.rglob("*")]
     return sorted(
         str(path.relative_to(home))

@@ -56,7 +56,7 @@ def test_workers_run_in_their_namespaces_behind_their_links(tmp_path: Path, monk
     commands = component_commands(stack)
     for host in hosts(tmp_path, 2):
         worker = commands[f"worker-{host.index}"]
-        assert worker[:4] == ["ip", "netns", "exec", host.namespace] and "celery" in worker
+        assert worker[:2] == ["nsenter", f"--net=/run/netns/{host.namespace}"] and "celery" in worker
         own = worker.index("--own")
         assert worker[own + 1] == str(host.private / "home") and worker[worker.index("--home") + 1] == str(tmp_path)
         for port in (5000, 5432, 6379, 8080, 9000):
