@@ -126,13 +126,18 @@ def worker_hosts(mode: CeleryMode | None, home: Path) -> list[stack_hosts.Worker
     return stack_hosts.hosts(home, mode.workers) if mode and mode.hosts == "netns" else []
 
 
-def worker_commands(mode: CeleryMode | None, airflow: str, worker_cpus: int, home: Path, uids: str) -> dict[str, list[str]]:
+def worker_commands(mode: CeleryMode | None, airflow: str, worker_cpus: int, home: Path) -> dict[str, list[str]]:
     """One supervised `airflow celery worker` per worker, each with its node name, log port and
-    site; on hosts of their own, each in its namespaces with its share of the job `uids`."""
+    site; on hosts of their own, each in its namespaces with its share of the job uids."""
     if mode is None:
         return {}
     host = socket.gethostname()
     hosts = {f"worker-{h.index}": h for h in worker_hosts(mode, home)}
+    if hosts:
+        # Imported only for worker hosts: `status` and `down` must not pay for the package.
+        from prominence.runtimes.identity import uid_range
+
+        uids = uid_range()
     commands = {}
     for name, port in mode.log_ports().items():
         node = f"{name}@{host}"

@@ -40,8 +40,6 @@ OWN_SECRETS = {
 }
 # Email notifications: passed through from the environment of each command, like a production S3's.
 SMTP_SETTINGS = ("HOST", "PORT", "FROM", "USER", "PASSWORD", "STARTTLS")
-# The plugin's default of PROMINENCE_JOB_UID_RANGE (plugins/prominence/config.py), split between worker hosts.
-JOB_UIDS = "200000-265535"
 
 
 @dataclass(frozen=True)
@@ -311,6 +309,5 @@ def component_commands(stack: Stack) -> dict[str, list[str]]:
         services = [stack.database_url or "", mode.broker_url, stack.url, "//" + stack.registry]
         ports = relayed_ports(services + ([stack.s3_url] if embedded_s3(stack) else []))
         commands.update(link_commands(hosts, ports))
-    uids = os.environ.get("PROMINENCE_JOB_UID_RANGE") or JOB_UIDS
-    commands.update(worker_commands(mode, airflow, worker_cpus(), stack.home, uids))
+    commands.update(worker_commands(mode, airflow, worker_cpus(), stack.home))
     return commands

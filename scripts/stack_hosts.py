@@ -89,12 +89,15 @@ def relayed_ports(urls: list[str]) -> list[int]:
     return sorted(set(p for p in ports if p))
 
 
-def relay(listen: str, port: int, target: str, target_port: int | None = None) -> list[str]:
-    return [
-        "socat",
-        f"TCP-LISTEN:{port},bind={listen},reuseaddr,fork",
-        f"TCP:{target}:{target_port or port}",
-    ]
+def relay(listen: str, port: int, target: str) -> list[str]:
+    return ["socat", f"TCP-LISTEN:{port},bind={listen},reuseaddr,fork", f"TCP:{target}:{port}"]
+
+
+def in_network(host: WorkerHost) -> list[str]:
+    """The prefix running a command in the worker's network namespace. Not `ip netns exec`: it
+    mounts a sysfs of the namespace over /sys, which hides the cgroup hierarchies that hold each
+    job's memory limit (runtimes/confine.py)."""
+    return ["nsenter", f"--net=/run/netns/{host.namespace}"]
 
 
 def link_commands(hosts_: list[WorkerHost], ports: list[int]) -> dict[str, list[str]]:
@@ -104,13 +107,7 @@ def link_commands(hosts_: list[WorkerHost], ports: list[int]) -> dict[str, list[
     for host in hosts_:
         for port in ports:
             commands[f"link-{host.index}-{port}"] = relay(host.machine_address, port, "127.0.0.1")
-            commands[f"link-{host.index}-{port}-in"] = [
-                "ip",
-                "netns",
-                "exec",
-                host.namespace,
-                *relay("127.0.0.1", port, host.machine_address),
-            ]
+            commands[f"link-{host.index}-{port}-in"] = [*in_network(host), *relay("127.0.0.1", port, host.machine_address)]
     return commands
 
 
@@ -119,26 +116,23 @@ def on_host(host: WorkerHost, home: Path, argv: list[str]) -> list[str]:
     launcher = Path(__file__).resolve().parent / "worker_host.py"
     shared = [arg for name in SHARED for arg in ("--share", name)]
     options = ["--home", str(home), "--own", str(host.private / "home"), "--hosts", str(host.private / "hosts"), *shared]
-    # Not `ip netns exec`: it mounts a sysfs of the namespace over /sys, which hides the cgroup
-    # hierarchies that hold each job's memory limit (runtimes/confine.py).
-    namespaces = ["nsenter", f"--net=/run/netns/{host.namespace}", "unshare", "--mount", "--propagation", "slave"]
-    return [*namespaces, sys.executable, str(launcher), *options, "--", *argv]
+    own_mounts = ["unshare", "--mount", "--propagation", "slave"]
+    return [*in_network(host), *own_mounts, sys.executable, str(launcher), *options, "--", *argv]
 
 
-def worker_env(host: WorkerHost, uids: str, workers: int) -> list[str]:
+def worker_env(host: WorkerHost, uids: range, workers: int) -> list[str]:
     """A worker host's own settings: its share of the job uids, and its task instances named by
     its address (its host name, resolved in its own /etc/hosts)."""
     return [
-        f"PROMINENCE_JOB_UID_RANGE={uid_range(uids, host.index, workers)}",
+        f"PROMINENCE_JOB_UID_RANGE={uid_share(uids, host.index, workers)}",
         "AIRFLOW__CORE__HOSTNAME_CALLABLE=airflow.utils.net.get_host_ip_address",
     ]
 
 
-def uid_range(spec: str, index: int, workers: int) -> str:
-    """Worker `index`'s share of the job uid range: the hosts share one kernel, not a uid pool."""
-    first, last = (int(part) for part in spec.split("-", 1))
-    size = (last - first + 1) // workers
-    start = first + (index - 1) * size
+def uid_share(uids: range, index: int, workers: int) -> str:
+    """Worker `index`'s share of the job uids, as `first-last`: the hosts share one kernel, not a uid pool."""
+    size = len(uids) // workers
+    start = uids.start + (index - 1) * size
     return f"{start}-{start + size - 1}"
 
 
@@ -164,9 +158,10 @@ def create(hosts_: list[WorkerHost]) -> None:
         own = host.private / "home"
         for name in (*PRIVATE, *SHARED):
             (own / name).mkdir(parents=True, exist_ok=True)
-        for folder in (own / "run", own / "airflow", own / "image-cache", *(own / name for name in PRIVATE)):
-            folder.chmod(0o700)
-        # Jobs' uids pass through the home to their sandboxes and to udocker's store.
+        for name in PRIVATE:
+            for folder in {own / name, (own / name).parent} - {own}:
+                folder.chmod(0o700)
+        # Jobs' uids pass through the home to their sandboxes and run udocker from its store.
         for folder in (host.private.parent, host.private, own):
             folder.chmod(0o711)
         (own / "udocker").chmod(0o755)

@@ -98,17 +98,17 @@ def test_deleting_a_running_job_stops_its_container(alice, sample_image, runtime
     job_id = alice.submit(job(sample_image, f"sleep {marker}", runtime=runtime))
     alice.wait(job_id, states=("running",))
     for _ in range(50):
-        if _sleeping(marker):
+        if sleeping(marker):
             break
         time.sleep(0.2)
-    assert _sleeping(marker)
+    assert sleeping(marker)
     assert alice.client.delete(f"/jobs/{job_id}").status_code == 200
     described = alice.describe(job_id)
     assert (described["status"], described["statusReason"]) == ("deleted", "Job deleted by user")
     deadline = time.monotonic() + 20
-    while _sleeping(marker) and time.monotonic() < deadline:
+    while sleeping(marker) and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert not _sleeping(marker)
+    assert not sleeping(marker)
 
 
 def test_walltime_kills_the_job(alice, slow_jobs):
@@ -126,5 +126,5 @@ def test_a_job_queued_too_long_fails(alice, slow_jobs):
     assert "startTime" not in described["events"]
 
 
-def _sleeping(seconds: int) -> bool:
+def sleeping(seconds: int) -> bool:
     return subprocess.run(["pgrep", "-f", f"sleep {seconds}$"], capture_output=True).returncode == 0

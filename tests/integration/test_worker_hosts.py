@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from tests.integration.api import job
+from tests.integration.test_job_execution import sleeping
 from tests.integration.test_kv import in_container
 from tests.integration.test_stack import admin_client
 
@@ -144,7 +145,3 @@ def test_a_delete_stops_the_container_on_its_worker_and_walltime_ends_a_job(alic
     assert not sleeping(4321)
     described = alice.wait(overrun, timeout=240)
     assert (described["status"], described["statusReason"]) == ("killed", "Walltime limit exceeded")
-
-
-def sleeping(seconds: int) -> bool:
-    return subprocess.run(["pgrep", "-f", f"sleep {seconds}$"], capture_output=True).returncode == 0

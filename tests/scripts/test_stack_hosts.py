@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 import supervision  # noqa: E402
 from stack_celery import CeleryMode  # noqa: E402
 from stack_config import Stack, component_commands  # noqa: E402
-from stack_hosts import hosts, relayed_ports, uid_range  # noqa: E402
+from stack_hosts import hosts, relayed_ports, uid_share  # noqa: E402
 
 
 def test_stacks_and_workers_do_not_share_a_namespace_or_an_address() -> None:
@@ -43,7 +43,7 @@ def uids(spec: str) -> range:
 
 
 def test_each_worker_gets_its_own_uids() -> None:
-    shares = [uids(uid_range("200000-265535", n, 3)) for n in (1, 2, 3)]
+    shares = [uids(uid_share(range(200000, 265536), n, 3)) for n in (1, 2, 3)]
     assert all(200000 <= s.start and s.stop <= 265536 for s in shares)
     assert sum(len(s) for s in shares) == len(set().union(*shares))
 
@@ -61,6 +61,6 @@ def test_workers_run_in_their_namespaces_behind_their_links(tmp_path: Path, monk
         assert worker[own + 1] == str(host.private / "home") and worker[worker.index("--home") + 1] == str(tmp_path)
         for port in (5000, 5432, 6379, 8080, 9000):
             assert commands[f"link-{host.index}-{port}"][1] == f"TCP-LISTEN:{port},bind={host.machine_address},reuseaddr,fork"
-            assert commands[f"link-{host.index}-{port}-in"][:4] == ["ip", "netns", "exec", host.namespace]
+            assert commands[f"link-{host.index}-{port}-in"][:2] == ["nsenter", f"--net=/run/netns/{host.namespace}"]
     assert set(CeleryMode.load(tmp_path).log_ports().values()) == {CeleryMode.load(tmp_path).log_port}
     assert all(supervision.priority(n) < supervision.priority("worker-1") for n in commands if n.startswith("link-"))
