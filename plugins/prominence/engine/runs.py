@@ -61,6 +61,7 @@ def start_run(
         trigger_dag(
             dag_id,
             run_id=run_id,
+            run_after=_run_after(created),
             conf={CONF_KEY: conf},
             logical_date=logical_date,
             replace_microseconds=False,
@@ -75,6 +76,14 @@ def start_run(
         "return_value", list(range(task_count)), dag_id=dag_id, task_id=PLAN_TASK, run_id=run_id, serialize=False, session=session
     )
     session.add(TaskMap(dag_id=dag_id, task_id=PLAN_TASK, run_id=run_id, map_index=-1, length=task_count, keys=None))
+
+
+def _run_after(created: int) -> datetime:
+    """A whole second before the job's submission: the scheduler starts a queued run once its
+    `run_after` is not after the database's `now()`, which on SQLite (CURRENT_TIMESTAMP) has whole
+    seconds, so Airflow's default (the creation time, with microseconds) kept each run waiting for
+    the next second to begin, half a second on average."""
+    return datetime.fromtimestamp(created - 1, UTC)
 
 
 def run_states(session: Session, job_ids: list[int]) -> dict[int, str]:
