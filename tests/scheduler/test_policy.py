@@ -7,7 +7,14 @@ import importlib.util
 from pathlib import Path
 from types import SimpleNamespace
 
-from prominence.contract.tasks import CONF_KEY, CONTAINER_TASK, INFRASTRUCTURE_RETRIES, STAGE_IN_TASK, STAGE_OUT_TASK
+from prominence.contract.tasks import (
+    CONF_KEY,
+    CONTAINER_TASK,
+    INFRASTRUCTURE_RETRIES,
+    PLAN_TASK,
+    STAGE_IN_TASK,
+    STAGE_OUT_TASK,
+)
 from prominence.scheduler.policy import apply_job_policy
 
 
@@ -53,3 +60,10 @@ def test_staging_tasks_keep_the_dags_retries_or_are_skipped():
     apply_job_policy(stage_out, run())
     assert (stage_in.state, stage_in.max_tries) == (None, INFRASTRUCTURE_RETRIES)
     assert stage_out.state == "skipped"
+
+
+def test_the_plan_is_done_when_the_run_is_created():
+    """Its output is recorded with the run, so the scheduler expands the container task at once."""
+    plan = new_ti(PLAN_TASK)
+    apply_job_policy(plan, run())
+    assert plan.state == "success"

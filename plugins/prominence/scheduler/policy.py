@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from prominence.config import get_settings
-from prominence.contract.tasks import CONTAINER_TASK, INFRASTRUCTURE_RETRIES, STAGE_IN_TASK, STAGE_OUT_TASK, job_conf
+from prominence.contract.tasks import CONTAINER_TASK, INFRASTRUCTURE_RETRIES, PLAN_TASK, STAGE_IN_TASK, STAGE_OUT_TASK, job_conf
 
 
 def apply_job_policy(task_instance: Any, dag_run: Any = None) -> None:
@@ -23,6 +23,10 @@ def apply_job_policy(task_instance: Any, dag_run: Any = None) -> None:
         if created:
             # The job's task retries, and the DAG's retries for tries that died (contract/tasks.py).
             task_instance.max_tries = int(conf.get("task_retries", 0)) + INFRASTRUCTURE_RETRIES
+    elif created and task_instance.task_id == PLAN_TASK:
+        # Its output is recorded with the run (engine/runs.py): done at creation, the scheduler
+        # expands and queues the container task in the loop that starts the run, not one later.
+        task_instance.state = "success"
     elif created and task_instance.task_id == STAGE_IN_TASK and not conf.get("stage_in"):
         task_instance.state = "skipped"
     elif created and task_instance.task_id == STAGE_OUT_TASK and not conf.get("stage_out"):
