@@ -3,6 +3,8 @@ reason after a bounded number of passes, and never holds up the others."""
 
 from __future__ import annotations
 
+import threading
+import time
 from contextlib import contextmanager
 from types import SimpleNamespace
 
@@ -12,6 +14,7 @@ from prominence.config import get_settings
 from prominence.engine import dispatch
 from prominence.engine.admission import Plan, Waiting
 from prominence.engine.resources import Grant
+from prominence.store.signals import admission_mark
 
 
 @pytest.fixture
@@ -62,3 +65,19 @@ def test_a_job_whose_run_cannot_be_created_fails_with_a_reason_and_the_others_st
         dispatch.admit_waiting(now=0)
     assert world.finished[1]["status"] == "failed"
     assert world.finished[1]["reason"] == dispatch.START_FAILED
+
+
+def test_the_admission_loop_passes_at_once_when_a_run_ends(monkeypatch, tmp_path):
+    monkeypatch.setenv("PROMINENCE_HOME", str(tmp_path))
+    get_settings.cache_clear()
+    passes = []
+    monkeypatch.setattr(dispatch, "_pass", lambda: passes.append(time.monotonic()))
+    threading.Thread(target=dispatch.run_forever, kwargs={"interval": 600}, daemon=True).start()
+    deadline = time.monotonic() + 30
+    while not passes and time.monotonic() < deadline:
+        time.sleep(0.01)
+    admission_mark().touch()
+    while len(passes) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(passes) == 2 and not admission_mark().exists()
+    get_settings.cache_clear()

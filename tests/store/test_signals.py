@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from prominence.config import get_settings
 from prominence.contract.workflows import ended_marks, events_file
 from prominence.store import jobs as store
+from prominence.store import signals
 from prominence.store.tables import jobs, metadata
 
 
@@ -58,3 +59,21 @@ def test_a_rolled_back_end_or_a_job_outside_a_workflow_leaves_no_mark(session):
     assert finish(session, 2)
     session.commit()
     assert marks() == [] and not events_file(4).exists()
+
+
+def test_an_ended_run_asks_for_admission_once_its_session_commits(session):
+    signals.run_ended_on_commit(session)
+    assert not signals.take_admission_mark()
+    session.commit()
+    assert signals.take_admission_mark()
+    assert not signals.take_admission_mark()
+    session.commit()
+    assert not signals.take_admission_mark()
+
+
+def test_a_rolled_back_run_end_asks_for_nothing(session):
+    assert finish(session, 2)  # the run's end is written in the transaction that rolls back
+    signals.run_ended_on_commit(session)
+    session.rollback()
+    session.commit()
+    assert not signals.take_admission_mark()

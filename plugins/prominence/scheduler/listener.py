@@ -23,6 +23,7 @@ from prominence.contract.workflows import dag_file, workflow_id_of
 from prominence.scheduler.retry import settle
 from prominence.store import workflows as workflow_store
 from prominence.store.db import store_writes
+from prominence.store.signals import run_ended_on_commit
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,7 @@ def record_outcome(dag_run) -> None:
     if session is None:
         log.error("Run %s has no session; its job keeps its state", dag_run.run_id)
         return
+    run_ended_on_commit(session)
     try:
         with store_writes(session) as writes:
             # A job to be retried stays active: the reconciler re-runs it (engine/retries.py).

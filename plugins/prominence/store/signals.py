@@ -1,25 +1,32 @@
-"""What a committed end of a workflow's job tells the processes waiting for it, without a query.
+"""What a committed end tells the processes waiting for it, without a query.
 
-Two marks in the stack's home, both touched only once the end is committed (a waiter woken
-earlier would read the old state and go back to sleep): the workflow's `events` file, whose
-mtime its nodes' triggers watch (triggers/workflow.py), and an entry named after the workflow
-in the `workflow-ended` folder, which the api-server takes to release what may now run
-(engine/workflow_events.py); a newly stored workflow leaves the entry too, for its first jobs.
-Both are hints: whoever waits on them also asks on a timer.
+A workflow's job leaves two marks in the stack's home, both touched only once the end is
+committed (a waiter woken earlier would read the old state and go back to sleep): the workflow's
+`events` file, whose mtime its nodes' triggers watch (triggers/workflow.py), and an entry named
+after the workflow in the `workflow-ended` folder, which the api-server takes to release what may
+now run (engine/workflow_events.py); a newly stored workflow leaves the entry too, for its first
+jobs. Any job's run that ends leaves the `admission-wanted` file once the scheduler has committed
+the run's state: the reconciler's admission loop takes it and gives what the run held to a
+waiting job at once (engine/dispatch.py). All are hints: whoever waits on them also asks on a timer.
 """
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from prominence.config import get_settings
 from prominence.contract.workflows import ended_marks, events_file
 
 log = logging.getLogger(__name__)
 # Where a session keeps the workflows whose jobs it ended, until it commits or rolls back.
 PENDING = "prominence_ended_workflows"
+# Set in a session's info while it holds the end of a job's run, until it commits or rolls back.
+RUN_ENDED = "prominence_run_ended"
+ADMISSION_MARK = "admission-wanted"
 
 
 def member_ended(workflow_id: int) -> None:
@@ -62,3 +69,37 @@ def _committed(session: Session) -> None:
 
 def _rolled_back(session: Session) -> None:
     (session.info.get(PENDING) or set()).clear()
+
+
+def admission_mark() -> Path:
+    return get_settings().home / ADMISSION_MARK
+
+
+def run_ended_on_commit(session: Session) -> None:
+    """Leave the admission mark when `session` (the scheduler's, ending a job's run) commits."""
+    if RUN_ENDED not in session.info:
+        event.listen(session, "after_commit", _run_end_committed)
+        event.listen(session, "after_rollback", _run_end_rolled_back)
+    session.info[RUN_ENDED] = True
+
+
+def take_admission_mark() -> bool:
+    """Whether a run ended since the last take (the mark is removed)."""
+    try:
+        admission_mark().unlink()
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _run_end_committed(session: Session) -> None:
+    if session.info.get(RUN_ENDED):
+        session.info[RUN_ENDED] = False
+        try:
+            admission_mark().touch()
+        except OSError as exc:
+            log.warning("Could not ask for an admission pass (%s); the next timed one admits", exc)
+
+
+def _run_end_rolled_back(session: Session) -> None:
+    session.info[RUN_ENDED] = False
