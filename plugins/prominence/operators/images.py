@@ -14,7 +14,6 @@ from prominence.operators.staging import disk_bytes
 from prominence.runtimes import ImagePullError
 from prominence.runtimes.spec import ImageSource
 from prominence.storage.fetch import FetchError, download_url
-from prominence.storage.s3 import StorageError, get_store
 
 
 def image_source(sandbox: Sandbox, job: dict[str, Any], task: dict[str, Any]) -> ImageSource:
@@ -44,6 +43,9 @@ def _download(url: str, max_bytes: int, dest: Path) -> None:
 
 
 def _get_object(image: str, key: str | None, dest: Path) -> None:
+    # boto3 loads only where used (operators/staging.py, _object_store).
+    from prominence.storage.s3 import StorageError, get_store
+
     if key is None:
         raise ImagePullError(f"uploaded image {image} was not resolved at submission")
     try:

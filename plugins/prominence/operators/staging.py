@@ -29,10 +29,18 @@ from prominence.contract.keys import OUTPUT_KINDS, output_key
 from prominence.contract.sandbox import Sandbox
 from prominence.contract.tasks import REPORT_KEY, job_conf
 from prominence.storage.fetch import FetchError, download_url
-from prominence.storage.s3 import StorageError, get_store
 from prominence.storage.unpack import UnpackError, is_archive, make_tarball, unpack
 
 GB = 1000**3
+
+
+def _object_store() -> Any:
+    """The S3 hook, loaded where used: boto3 costs ~90 ms of imports, and the job DAG's file,
+    which imports these operators, is parsed by every task process, most of which never stage."""
+    # boto3 loads only where used (see above).
+    from prominence.storage.s3 import get_store
+
+    return get_store()
 
 
 def disk_bytes(job: dict[str, Any]) -> int:
@@ -79,6 +87,9 @@ class StageInOperator(BaseOperator):
             raise AirflowFailException(f"Stage-in failed: {entries[-1]}")
 
     def _stage(self, sandbox: Sandbox, artifact: dict[str, Any], limit: int) -> dict[str, Any]:
+        # boto3 loads only where used (see _object_store).
+        from prominence.storage.s3 import StorageError, get_store
+
         started = time.monotonic()
         name = artifact["name"]
         dest = sandbox.home / name
@@ -165,12 +176,15 @@ class StageOutOperator(BaseOperator):
                     "owner": owner,
                     "output": entry["name"],
                     "key": output_key(conf["uuid"], entry["name"], kind == "directories"),
-                    "bucket": get_store().bucket,
+                    "bucket": _object_store().bucket,
                     "size": entry["size"],
                 }
                 events.add(Asset(output_asset_uri(owner, name, entry["name"])), extra=extra)
 
     def _stage(self, sandbox: Sandbox, job_uuid: str, name: str, directory: bool, work: Path) -> dict[str, Any]:
+        # boto3 loads only where used (see _object_store).
+        from prominence.storage.s3 import StorageError, get_store
+
         started = time.monotonic()
         entry: dict[str, Any] = {"name": name}
         source = self._find(sandbox.home, name, directory)
