@@ -12,9 +12,11 @@ BINLINK=/usr/local/bin/apptainer
 # passt: `pasta`, the user-mode network of each job's namespace (only the API's port on loopback).
 # openmpi-bin, mpich and their -dev: the MPI test images (scripts/mpi_image.py) are built from them.
 # iproute2 and socat: worker hosts' namespaces and the relays over their links (scripts/stack_hosts.py).
+# squashfuse: apptainer, run as a job's uid, mounts the SIF instead of unpacking it (unsquashfs)
+# into a temporary folder at every task's start (see allow_fuse).
 PACKAGES="python3-venv postgresql-client time docker-registry skopeo umoci busybox-static proot patchelf squashfs-tools uidmap
 e2fsprogs ca-certificates passt docker-compose chromium chromium-driver openmpi-bin libopenmpi-dev mpich libmpich-dev
-iproute2 socat"
+iproute2 socat squashfuse"
 SID_PACKAGES="apptainer libc6 libseccomp2 libsqlite3-0"
 ARCH_LIBDIR=lib/x86_64-linux-gnu
 
@@ -185,7 +187,18 @@ require_stack_passwords() {
     done
 }
 
+# With squashfuse on PATH apptainer mounts every SIF with it, and fails where the job's uid cannot
+# open /dev/fuse. Debian's udev gives it mode 0666; a machine without udev (a container) has 0600.
+allow_fuse() {
+    [ -c /dev/fuse ] || return 0
+    case $(stat -c %a /dev/fuse) in
+        666) ;;
+        *) log "making /dev/fuse usable by job uids (mode 0666, as Debian's udev sets it)"; chmod 0666 /dev/fuse ;;
+    esac
+}
+
 install_debian_packages
+allow_fuse
 disable_registry_service
 ensure_apptainer
 require_stack_passwords

@@ -236,6 +236,28 @@ def test_killing_the_process_group_stops_the_container(
         runtime.cleanup(pulled)
 
 
+def test_apptainer_mounts_the_sif_rather_than_unpacking_it(runtimes, image: str, sandbox: Path, identity) -> None:
+    """As the job's uid apptainer mounts the image with squashfuse: unpacking it (unsquashfs)
+    into the sandbox at every start cost 0.2 s of CPU per task."""
+    if shutil.which("squashfuse_ll") is None:
+        pytest.skip("squashfuse is not installed (scripts/install-system.sh)")
+    runtime = _runtime(runtimes, "singularity")
+    pulled = runtime.pull(image, sandbox, identity)
+    manager = ProcessManager(runtime, _spec(pulled, sandbox, identity, ("sleep", "60")))
+    manager.start()
+    try:
+        deadline = time.monotonic() + 10
+        while "sleep" not in _descendants(manager.pid):
+            assert time.monotonic() < deadline, (sandbox / "stderr").read_text()
+            time.sleep(0.05)
+        # The image's file system is served by squashfuse, a process of the run's own.
+        assert "squashfuse_ll" in _descendants(manager.pid), _descendants(manager.pid)
+    finally:
+        os.killpg(manager.pid, signal.SIGKILL)
+        manager.wait()
+        runtime.cleanup(pulled)
+
+
 @pytest.mark.parametrize("name", RUNTIMES)
 def test_a_run_beside_another_serves_it_on_localhost_in_namespaces_of_its_own(
     runtimes, name: str, image: str, sandbox: Path, identity: JobIdentity
@@ -285,6 +307,19 @@ def test_a_run_not_in_the_network_namespace_it_was_to_join_is_refused(
         assert "ran" not in (sandbox / "stdout").read_text()
     finally:
         runtime.cleanup(pulled)
+
+
+def _descendants(pid: int) -> list[str]:
+    """The names of the processes below `pid`."""
+    table = subprocess.run(["ps", "-e", "-o", "pid=,ppid=,comm="], capture_output=True, text=True).stdout
+    rows = [line.split(None, 2) for line in table.splitlines()]
+    found, below = [], {pid}
+    for _ in range(len(rows)):
+        for child, parent, name in rows:
+            if int(parent) in below and int(child) not in below:
+                below.add(int(child))
+                found.append(name)
+    return found
 
 
 def _processes(pattern: str) -> list[str]:

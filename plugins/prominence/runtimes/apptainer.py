@@ -143,8 +143,8 @@ class ApptainerRuntime(Runtime):
     def command_line(self, spec: RunSpec) -> tuple[list[str], dict[str, str]]:
         """Contained mode: `--containall` (own PID and IPC namespaces, no host files but the binds,
         a clean environment) and `--no-privs` (no capabilities, even for root in the container).
-        `--quiet`: as a non-root uid apptainer unpacks the SIF and says so at INFO level into
-        the job's stderr."""
+        `--quiet`: as a non-root uid apptainer says at INFO level, into the job's stderr, how it
+        mounts or unpacks the SIF."""
         argv = [self.binary, "--quiet", "exec" if spec.command and not spec.app else "run", "--containall", "--no-privs"]
         if spec.app:
             # Spec §13.6: an app is always `run`, the command (if any) becomes its arguments.
