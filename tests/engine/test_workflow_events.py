@@ -36,7 +36,7 @@ def group(job: str, status: str, n: int = 1, workflow_id: int = 7, succeeded: bo
 def workflow(monkeypatch):
     """Workflow 7 (a rerun of 3) of DIAMOND, C a sweep of 3; `summary` is what its jobs are; the
     nodes asked to advance are recorded in `asked`."""
-    state = SimpleNamespace(summary=[], status="running", asked=[])
+    state = SimpleNamespace(summary=[], status="running", asked=[], marked=[], finished=[])
 
     @contextmanager
     def scope(write=False):
@@ -54,6 +54,13 @@ def workflow(monkeypatch):
     monkeypatch.setattr(workflow_events.store, "member_summary", lambda session, lineage: state.summary)
     monkeypatch.setattr(workflow_events, "advance", advance)
     monkeypatch.setattr(workflow_events, "_known", {})
+    monkeypatch.setattr(workflow_events, "_checked", {})
+    monkeypatch.setattr(workflow_events, "release_wanted", state.marked.append)
+    monkeypatch.setattr(
+        workflow_events.store,
+        "finish_workflow",
+        lambda session, workflow_id, **values: state.finished.append((workflow_id, values["status"])),
+    )
     return state
 
 
@@ -68,12 +75,28 @@ def test_children_of_a_succeeded_parent_are_released_in_the_first_try(workflow):
     assert workflow.asked == [("B", 1), ("C", 1)]
 
 
-def test_once_every_job_has_one_in_the_workflow_a_mark_reads_no_summary(workflow):
+def test_once_every_job_has_one_in_the_workflow_marks_read_a_summary_once_a_second(workflow, monkeypatch):
     workflow.summary = [group("A", "completed"), group("B", "completed"), group("C", "completed", n=3)]
     assert workflow_events.release_ready(7) == [101]
     workflow.summary = None  # read again, it would fail the test
     assert workflow_events.release_ready(7) == []
-    assert workflow.asked == [("D", 1)]
+    assert workflow.asked == [("D", 1)] and workflow.marked == [7]  # looked at again next round
+    monkeypatch.setattr(workflow_events, "COMPLETION_CHECK_SECONDS", 0.0)
+    workflow.summary = [group("A", "completed"), group("B", "completed"), group("C", "completed", n=3), group("D", "running")]
+    assert workflow_events.release_ready(7) == [] and workflow.finished == []
+
+
+def test_the_last_job_to_succeed_completes_the_workflow_ahead_of_its_dag(workflow):
+    workflow.summary = [group(name, "completed", n=3 if name == "C" else 1) for name in "ABCD"]
+    assert workflow_events.release_ready(7) == []
+    assert workflow.finished == [(7, "completed")] and workflow.asked == []
+
+
+def test_a_failed_instance_leaves_the_outcome_to_the_dag(workflow):
+    workflow.summary = [group(name, "completed") for name in "ABD"]
+    workflow.summary += [group("C", "completed", n=2), group("C", "failed", succeeded=False)]
+    assert workflow_events.release_ready(7) == []
+    assert workflow.finished == []
 
 
 def test_a_job_waits_for_all_its_parents_and_every_instance_of_them(workflow):

@@ -9,6 +9,13 @@ through `advance` (first try), the path the DAG's node takes when it starts: ser
 workflow and keyed per instance, so a node asking at the same time releases nothing twice.
 The node then finds its jobs released (or ended) and follows at once. The DAG stays the
 fallback: a mark lost to a crash only means the job is released by its node, as before.
+
+The mark of a workflow's last job to end also completes the workflow when every instance of
+every job has succeeded: its DAG's nodes notice one after another, seconds per node, and the
+DAG run's end then only removes the file. A failure is left to the DAG, whose retries may
+release the job again. A workflow with all its jobs released is checked at most once every
+COMPLETION_CHECK_SECONDS (a sweep's ends would each cost a summary); a mark that comes sooner
+is left for the next round.
 """
 
 from __future__ import annotations
@@ -18,21 +25,26 @@ import os
 import time
 from collections import defaultdict
 
-from prominence.contract.states import TERMINAL
+from prominence.contract.states import TERMINAL, JobStatus
 from prominence.contract.workflows import ended_marks
 from prominence.engine.background import LazyThread
 from prominence.engine.workflows import advance, description_of, good
 from prominence.store import workflows as store
 from prominence.store.db import session_scope
+from prominence.store.signals import release_wanted
 
 log = logging.getLogger(__name__)
 WATCH_SECONDS = 0.1
+COMPLETION_CHECK_SECONDS = 1.0
 
 # The jobs of each workflow known to have a job in it (which stays so): once all of a workflow's
 # jobs have, its marks (a sweep's thousands of ends) cost one read of its row. Forgotten at
 # KNOWN_WORKFLOWS, which only costs the next mark of each a summary.
 KNOWN_WORKFLOWS = 10_000
 _known: dict[int, set[str]] = {}
+# When each workflow's summary was last read (for a workflow with all its jobs released, at most
+# once every COMPLETION_CHECK_SECONDS).
+_checked: dict[int, float] = {}
 
 
 def run_forever(interval: float = WATCH_SECONDS) -> None:
@@ -70,13 +82,17 @@ def release_ready(workflow_id: int) -> list[int]:
         row = store.get_workflow(session, workflow_id)
         if row is None or row.status in TERMINAL:
             _known.pop(workflow_id, None)
+            _checked.pop(workflow_id, None)
             return []
         description = description_of(row)
         if len(_known) >= KNOWN_WORKFLOWS:
             _known.clear()
+            _checked.clear()
         here = _known.setdefault(workflow_id, set())
-        if len(here) == len(description.jobs):
+        if len(here) == len(description.jobs) and time.monotonic() - _checked.get(workflow_id, 0.0) < COMPLETION_CHECK_SECONDS:
+            release_wanted(workflow_id)  # read just now: look again next round
             return []
+        _checked[workflow_id] = time.monotonic()
         summary = store.member_summary(session, [row.id, *row.lineage])
     done: dict[str, int] = defaultdict(int)
     for group in summary:
@@ -93,6 +109,10 @@ def release_ready(workflow_id: int) -> list[int]:
             released += node.released
     if released:
         log.info("Workflow %s: released jobs %s ahead of its DAG", workflow_id, released)
+    elif all(done[job] == description.size_of(job) for job in description.parents()):
+        with session_scope(write=True) as session:
+            store.finish_workflow(session, row.id, status=JobStatus.COMPLETED.value, reason=None, end_time=int(time.time()))
+        log.info("Workflow %s: completed with its last job, ahead of its DAG", workflow_id)
     return released
 
 

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy.orm import Session
 
 from prominence.auth.identity import Identity
-from prominence.contract.states import TERMINAL
+from prominence.contract.states import TERMINAL, JobStatus
 from prominence.engine import workflows as engine
 from prominence.model.views import Created
 from prominence.model.workflow import parse_workflow
@@ -110,8 +110,9 @@ def advance_node(identity: UserDep, sessions: SessionsDep, workflow_id: Id, data
         row = owned_or_400(store.get_workflow(session, workflow_id), identity, "workflow")
     if identity.job != row.uuid:
         raise ApiError(403, "Not authorized to access this workflow")
-    if row.status in TERMINAL:
+    if row.status in TERMINAL and row.status != JobStatus.COMPLETED:
         return {"state": "stopped"}
+    # A workflow completed by its last job's end still answers its nodes, which then succeed.
     return engine.advance(row, body.job, body.try_).as_dict()
 
 

@@ -54,12 +54,13 @@ def record_workflow_outcome(dag_run, *, succeeded: bool) -> None:
 
 
 def finish_workflow(session, workflow_id: int, succeeded: bool) -> None:
-    """Record the outcome once; the DAG file goes unless the workflow stays in the queue."""
+    """The workflow's DAG run ended: record the outcome once (its last job may have recorded it
+    already, engine/workflow_events.py); the DAG file goes unless the workflow stays in the queue."""
     status = JobStatus.COMPLETED if succeeded else JobStatus.FAILED
-    if workflow_store.finish_workflow(session, workflow_id, status=str(status), reason=None, end_time=int(time.time())):
-        row = workflow_store.get_workflow(session, workflow_id)
-        if row is not None and not row.leave_in_queue:
-            dag_file(workflow_id).unlink(missing_ok=True)
+    workflow_store.finish_workflow(session, workflow_id, status=str(status), reason=None, end_time=int(time.time()))
+    row = workflow_store.get_workflow(session, workflow_id)
+    if row is not None and not row.leave_in_queue:
+        dag_file(workflow_id).unlink(missing_ok=True)
 
 
 def record_outcome(dag_run) -> None:
