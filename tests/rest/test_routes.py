@@ -159,3 +159,22 @@ def test_disabled_data_is_401(client, as_user, monkeypatch):
     monkeypatch.setattr(get_settings(), "enable_data", False)
     as_user("alice")
     assert client.get("/data").json() == {"error": "Functionality disabled"}
+
+
+def test_a_listing_is_in_the_job_schema_with_or_without_detail(client, engine, alices, as_user):
+    """The list is sent without FastAPI's validation: what it sends must still be JobView's shape."""
+    from pydantic import TypeAdapter
+
+    from prominence.model.views import JobView
+
+    stored(engine, jobs, id=4, name="k", status_reason="Killed", labels={"a": "b"}, execution={"site": "vm"}, end_time=5)
+    as_user("alice")
+    schema = TypeAdapter(list[JobView])
+    for params in ({"all": "true"}, {"all": "true", "detail": "1"}):
+        listed = client.get("/jobs", params=params).json()
+        assert sorted(view["id"] for view in listed) == [1, 3, 4]
+        assert schema.dump_python(schema.validate_python(listed), exclude_none=True) == listed
+    detailed = {view["id"]: view for view in client.get("/jobs", params={"all": "true", "detail": "1"}).json()}
+    brief = {view["id"]: view for view in client.get("/jobs", params={"all": "true"}).json()}
+    assert detailed[4]["execution"] == {"site": "vm"} and "execution" not in brief[4]
+    assert brief[4]["statusReason"] == "Killed" and brief[4]["events"] == {"createTime": 1, "endTime": 5}

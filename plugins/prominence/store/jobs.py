@@ -35,12 +35,16 @@ def find_jobs(
     job_ids: Sequence[int] | None = None,
     workflow_id: int | None = None,
     name: str | None = None,
+    detail: bool = True,
 ) -> list[Row]:
     """Active jobs (when `active`) plus up to `completed_limit` most recent jobs that left the queue.
 
     `completed_limit` < 0 means all of them; 0 means none. With `job_ids`, any state matches.
+    Without `detail` the rows lack `execution`, which only a detailed view shows: decoding it
+    was a third of the time a list of 1,000 jobs took.
     """
-    base = select(jobs).where(jobs.c.owner == owner)
+    columns = jobs.c if detail else [column for column in jobs.c if column.name != "execution"]
+    base = select(*columns).where(jobs.c.owner == owner)
     if workflow_id is not None:
         base = base.where(jobs.c.workflow_id == workflow_id)
     if name is not None:
