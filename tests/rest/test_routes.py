@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import TypeAdapter
 from sqlalchemy import insert
 
 from prominence.config import get_settings
 from prominence.contract.sandbox import Sandbox
+from prominence.model.views import JobView
 from prominence.store.tables import jobs, workflows
 
 TASKS = [{"image": "busybox", "cmd": "true", "runtime": "singularity"}]
@@ -163,10 +165,6 @@ def test_disabled_data_is_401(client, as_user, monkeypatch):
 
 def test_a_listing_is_in_the_job_schema_with_or_without_detail(client, engine, alices, as_user):
     """The list is sent without FastAPI's validation: what it sends must still be JobView's shape."""
-    from pydantic import TypeAdapter
-
-    from prominence.model.views import JobView
-
     stored(engine, jobs, id=4, name="k", status_reason="Killed", labels={"a": "b"}, execution={"site": "vm"}, end_time=5)
     as_user("alice")
     schema = TypeAdapter(list[JobView])
