@@ -61,19 +61,26 @@ def test_a_rolled_back_end_or_a_job_outside_a_workflow_leaves_no_mark(session):
     assert marks() == [] and not events_file(4).exists()
 
 
-def test_an_ended_run_asks_for_admission_once_its_session_commits(session):
+def test_an_ended_run_wakes_the_admission_loop_once_its_session_commits(session):
+    wakeup = signals.AdmissionWakeup()
     signals.run_ended_on_commit(session)
-    assert not signals.take_admission_mark()
+    assert not wakeup.wait(0)
     session.commit()
-    assert signals.take_admission_mark()
-    assert not signals.take_admission_mark()
+    assert wakeup.wait(5)
+    assert not wakeup.wait(0)
     session.commit()
-    assert not signals.take_admission_mark()
+    assert not wakeup.wait(0)
 
 
-def test_a_rolled_back_run_end_asks_for_nothing(session):
+def test_a_rolled_back_run_end_wakes_nothing(session):
+    wakeup = signals.AdmissionWakeup()
     assert finish(session, 2)  # the run's end is written in the transaction that rolls back
     signals.run_ended_on_commit(session)
     session.rollback()
     session.commit()
-    assert not signals.take_admission_mark()
+    assert not wakeup.wait(0)
+
+
+def test_without_a_listener_asking_for_admission_is_harmless(session):
+    signals.ask_for_admission()
+    assert not signals.admission_socket().exists()

@@ -2,7 +2,7 @@
 
 A create answers once the job's row is committed (so the job is never lost); the job then waits
 `idle` without a run until a pass admits it. Passes run in the api-server's dispatcher thread
-right after each submission, and in the reconciler's process as soon as a run has ended (the mark
+right after each submission, and in the reconciler's process as soon as a run has ended (the hint
 of store/signals.py) and at least every ADMIT_INTERVAL_SECONDS (a job accepted just before the
 api-server died still starts). An exclusive lock on a file of the stack's home serialises the
 passes of the two processes, so one pass always sees the runs the other created and the pool is
@@ -33,15 +33,13 @@ from prominence.engine.resources import ACTIVE_RUN, Grant, grant_of, pool_slots,
 from prominence.model.job import JobDescription, parse_job
 from prominence.store import jobs as store
 from prominence.store.db import session_scope
-from prominence.store.signals import take_admission_mark
+from prominence.store.signals import AdmissionWakeup
 
 log = logging.getLogger(__name__)
 NO_MATCHING_RESOURCES = "No matching resources"
 START_FAILED = "Job could not be started"
 MAX_START_ATTEMPTS = 3
 ADMIT_INTERVAL_SECONDS = 0.5
-# How often the admission loop looks for the mark an ended run leaves (store/signals.py).
-MARK_POLL_SECONDS = 0.02
 LOCK_FILE = "admission.lock"
 
 _wake: queue.SimpleQueue[None] = queue.SimpleQueue()
@@ -70,11 +68,17 @@ _dispatcher = LazyThread(_loop, "prominence-dispatch")
 
 def run_forever(interval: float = ADMIT_INTERVAL_SECONDS) -> None:
     """The reconciler's admission loop: a pass every `interval`, and at once when a run ends."""
+    try:
+        wakeup = AdmissionWakeup()
+    except OSError as exc:
+        log.warning("Admission passes only every %s s: no socket for ended runs (%s)", interval, exc)
+        wakeup = None
     while True:
         _pass()
-        deadline = time.monotonic() + interval
-        while not take_admission_mark() and time.monotonic() < deadline:
-            time.sleep(MARK_POLL_SECONDS)
+        if wakeup is None:
+            time.sleep(interval)
+        else:
+            wakeup.wait(interval)
 
 
 def _pass() -> None:
