@@ -90,13 +90,15 @@ def test_a_killed_task_process_costs_no_run(alice, sample_image):
 
 
 def container_process_of(marker: str, timeout: float = 120) -> int:
-    """The pid, seen from the host, of the job's own command: `sh -c 'echo <marker>; ...'`."""
+    """The pid, seen from the host, of the job's own command: `sh -c 'echo <marker>; ...'`, once
+    it has printed its marker (it has a child then, the `sleep` that follows the `echo`)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for proc in Path("/proc").iterdir():
             try:
                 argv = proc.joinpath("cmdline").read_bytes().split(b"\0")
-                if len(argv) > 2 and argv[1] == b"-c" and argv[2].startswith(f"echo {marker};".encode()):
+                started = len(argv) > 2 and argv[1] == b"-c" and argv[2].startswith(f"echo {marker};".encode())
+                if started and proc.joinpath("task", proc.name, "children").read_text().split():
                     return int(proc.name)
             except (OSError, ValueError):
                 continue
