@@ -14,7 +14,7 @@ from prominence.config import get_settings
 from prominence.engine import dispatch
 from prominence.engine.admission import Plan, Waiting
 from prominence.engine.resources import Grant
-from prominence.store.signals import admission_socket, ask_for_admission
+from prominence.store.signals import ADMISSION_SOCKET, hint, socket_path
 
 
 @pytest.fixture
@@ -76,9 +76,9 @@ def test_the_admission_loop_passes_at_once_when_a_run_ends(monkeypatch, tmp_path
     deadline = time.monotonic() + 30
     while not passes and time.monotonic() < deadline:
         time.sleep(0.01)
-    ask_for_admission()
+    hint(ADMISSION_SOCKET)
     while len(passes) < 2 and time.monotonic() < deadline:
         time.sleep(0.01)
     assert len(passes) == 2
-    assert admission_socket().stat().st_mode & 0o777 == 0o600
+    assert socket_path(ADMISSION_SOCKET).stat().st_mode & 0o777 == 0o600
     get_settings.cache_clear()

@@ -62,7 +62,7 @@ def test_a_rolled_back_end_or_a_job_outside_a_workflow_leaves_no_mark(session):
 
 
 def test_an_ended_run_wakes_the_admission_loop_once_its_session_commits(session):
-    wakeup = signals.AdmissionWakeup()
+    wakeup = signals.Wakeup(signals.ADMISSION_SOCKET)
     signals.run_ended_on_commit(session)
     assert not wakeup.wait(0)
     session.commit()
@@ -73,7 +73,7 @@ def test_an_ended_run_wakes_the_admission_loop_once_its_session_commits(session)
 
 
 def test_a_rolled_back_run_end_wakes_nothing(session):
-    wakeup = signals.AdmissionWakeup()
+    wakeup = signals.Wakeup(signals.ADMISSION_SOCKET)
     assert finish(session, 2)  # the run's end is written in the transaction that rolls back
     signals.run_ended_on_commit(session)
     session.rollback()
@@ -81,6 +81,6 @@ def test_a_rolled_back_run_end_wakes_nothing(session):
     assert not wakeup.wait(0)
 
 
-def test_without_a_listener_asking_for_admission_is_harmless(session):
-    signals.ask_for_admission()
-    assert not signals.admission_socket().exists()
+def test_without_a_listener_a_hint_is_harmless(session):
+    signals.hint(signals.ADMISSION_SOCKET)
+    assert not signals.socket_path(signals.ADMISSION_SOCKET).exists()

@@ -33,7 +33,7 @@ from prominence.engine.resources import ACTIVE_RUN, Grant, grant_of, pool_slots,
 from prominence.model.job import JobDescription, parse_job
 from prominence.store import jobs as store
 from prominence.store.db import session_scope
-from prominence.store.signals import AdmissionWakeup
+from prominence.store.signals import ADMISSION_SOCKET, Wakeup
 
 log = logging.getLogger(__name__)
 NO_MATCHING_RESOURCES = "No matching resources"
@@ -69,7 +69,7 @@ _dispatcher = LazyThread(_loop, "prominence-dispatch")
 def run_forever(interval: float = ADMIT_INTERVAL_SECONDS) -> None:
     """The reconciler's admission loop: a pass every `interval`, and at once when a run ends."""
     try:
-        wakeup = AdmissionWakeup()
+        wakeup = Wakeup(ADMISSION_SOCKET)
     except OSError as exc:
         log.warning("Admission passes only every %s s: no socket for ended runs (%s)", interval, exc)
         wakeup = None

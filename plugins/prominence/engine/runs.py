@@ -31,6 +31,7 @@ from prominence.contract.tasks import (
     job_conf,
     run_id_for,
 )
+from prominence.store.signals import run_created_on_commit
 
 log = logging.getLogger(__name__)
 # Tries of one run's stop when the scheduler's own locks on its rows meet ours in a deadlock.
@@ -72,6 +73,7 @@ def start_run(
         )
     except DagRunAlreadyExists:
         return
+    run_created_on_commit(session)
     XComModel.set(
         "return_value", list(range(task_count)), dag_id=dag_id, task_id=PLAN_TASK, run_id=run_id, serialize=False, session=session
     )

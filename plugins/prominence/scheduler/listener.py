@@ -6,6 +6,7 @@ database they write through that same session (a second connection to the same S
 deadlocks under load), inside a SAVEPOINT; when they have their own (SQLite), they write there in
 a short session. They never raise into the scheduler: a failure is logged and rolled back to the
 savepoint, and the reconciler (engine/reconciler.py) stores the outcome on its next pass.
+When the scheduler's job starts, it is given its rest for while nothing runs (scheduler/idle.py).
 """
 
 from __future__ import annotations
@@ -20,12 +21,19 @@ from prominence.config import get_settings
 from prominence.contract.states import JobStatus
 from prominence.contract.tasks import job_conf
 from prominence.contract.workflows import dag_file, workflow_id_of
+from prominence.scheduler import idle
 from prominence.scheduler.retry import settle
 from prominence.store import workflows as workflow_store
 from prominence.store.db import store_writes
 from prominence.store.signals import run_ended_on_commit
 
 log = logging.getLogger(__name__)
+
+
+@hookimpl
+def on_starting(component) -> None:
+    """A job of this process starts: if it is the scheduler's, it rests while nothing runs."""
+    idle.install()
 
 
 @hookimpl

@@ -7,8 +7,9 @@ after the workflow in the `workflow-ended` folder, which the api-server takes to
 now run (engine/workflow_events.py); a newly stored workflow leaves the entry too, for its first
 jobs. Any job's run that ends sends a datagram to the `admission.sock` of the stack's home once
 the scheduler has committed the run's state: the reconciler's admission loop, waiting on it, gives
-what the run held to a waiting job at once (engine/dispatch.py). All are hints: whoever waits on
-them also asks on a timer.
+what the run held to a waiting job at once (engine/dispatch.py). A run created sends one to
+`scheduler.sock` once committed: the scheduler, resting while nothing runs, starts it at once
+(scheduler/idle.py). All are hints: whoever waits on them also asks on a timer.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from __future__ import annotations
 import logging
 import select
 import socket
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.orm import Session
@@ -25,11 +28,10 @@ from prominence.config import get_settings
 from prominence.contract.workflows import ended_marks, events_file
 
 log = logging.getLogger(__name__)
-# Where a session keeps the workflows whose jobs it ended, until it commits or rolls back.
-PENDING = "prominence_ended_workflows"
-# Set in a session's info while it holds the end of a job's run, until it commits or rolls back.
-RUN_ENDED = "prominence_run_ended"
+# Where a session keeps what to tell once it commits (nothing if it rolls back): (call, argument).
+PENDING = "prominence_on_commit"
 ADMISSION_SOCKET = "admission.sock"
+SCHEDULER_SOCKET = "scheduler.sock"
 
 
 def member_ended(workflow_id: int) -> None:
@@ -56,35 +58,50 @@ def release_wanted(workflow_id: int) -> None:
 
 def on_commit(session: Session, workflow_id: int) -> None:
     """Drop both marks when `session`'s transaction commits (not at all if it rolls back)."""
+    _on_commit(session, member_ended, workflow_id)
+
+
+def run_ended_on_commit(session: Session) -> None:
+    """Wake the admission loop when `session` (the scheduler's, ending a job's run) commits."""
+    _on_commit(session, hint, ADMISSION_SOCKET)
+
+
+def run_created_on_commit(session: Session) -> None:
+    """Wake a resting scheduler when `session` (creating a run) commits."""
+    _on_commit(session, hint, SCHEDULER_SOCKET)
+
+
+def _on_commit(session: Session, call: Callable[[Any], None], argument: Any) -> None:
     pending = session.info.get(PENDING)
     if pending is None:
         pending = session.info[PENDING] = set()
         event.listen(session, "after_commit", _committed)
         event.listen(session, "after_rollback", _rolled_back)
-    pending.add(workflow_id)
+    pending.add((call, argument))
 
 
 def _committed(session: Session) -> None:
     pending = session.info.get(PENDING) or set()
     while pending:
-        member_ended(pending.pop())
+        call, argument = pending.pop()
+        call(argument)
 
 
 def _rolled_back(session: Session) -> None:
     (session.info.get(PENDING) or set()).clear()
 
 
-def admission_socket() -> Path:
-    return get_settings().home / ADMISSION_SOCKET
+def socket_path(name: str) -> Path:
+    return get_settings().home / name
 
 
-class AdmissionWakeup:
-    """The admission loop's end: a datagram socket in the stack's home (0600) that the commit of
-    an ended run writes a byte to. Waiting on it costs nothing while nothing ends (a poll of a
-    mark file every 20 ms cost 1.2% of a core)."""
+class Wakeup:
+    """A waiter's end: a datagram socket in the stack's home (0600) that a commit writes a byte
+    to. Waiting on it costs nothing while nothing happens (a poll of a mark file every 20 ms cost
+    1.2% of a core)."""
 
-    def __init__(self) -> None:
-        path = admission_socket()
+    def __init__(self, name: str) -> None:
+        path = socket_path(name)
         path.unlink(missing_ok=True)
         self.socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.socket.bind(str(path))
@@ -92,7 +109,7 @@ class AdmissionWakeup:
         self.socket.setblocking(False)
 
     def wait(self, timeout: float) -> bool:
-        """Whether a run ended, waiting up to `timeout`; every hint received so far is taken."""
+        """Whether a hint came, waiting up to `timeout`; every hint received so far is taken."""
         select.select([self.socket], [], [], timeout)
         woken = False
         while True:
@@ -103,29 +120,10 @@ class AdmissionWakeup:
             woken = True
 
 
-def run_ended_on_commit(session: Session) -> None:
-    """Wake the admission loop when `session` (the scheduler's, ending a job's run) commits."""
-    if RUN_ENDED not in session.info:
-        event.listen(session, "after_commit", _run_end_committed)
-        event.listen(session, "after_rollback", _run_end_rolled_back)
-    session.info[RUN_ENDED] = True
-
-
-def _run_end_committed(session: Session) -> None:
-    if session.info.get(RUN_ENDED):
-        session.info[RUN_ENDED] = False
-        ask_for_admission()
-
-
-def ask_for_admission() -> None:
-    """A hint, never an error: without a reconciler listening (or with its queue full) the next
-    timed pass admits."""
+def hint(name: str) -> None:
+    """Never an error: without a waiter listening (or with its queue full) its timer serves."""
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sender:
-            sender.sendto(b"\n", socket.MSG_DONTWAIT, str(admission_socket()))
+            sender.sendto(b"\n", socket.MSG_DONTWAIT, str(socket_path(name)))
     except OSError:
         pass
-
-
-def _run_end_rolled_back(session: Session) -> None:
-    session.info[RUN_ENDED] = False
