@@ -1,4 +1,4 @@
-# The commands a newcomer uses (DESIGN.md §4). Configuration comes from the environment:
+# The commands a newcomer uses (README.md). Configuration comes from the environment:
 # PROMINENCE_HOME, PROMINENCE_PORT, PROMINENCE_REGISTRY, PROMINENCE_DATABASE_URL,
 # PROMINENCE_WORKER_CPUS, PROMINENCE_EXECUTOR (see README.md).
 

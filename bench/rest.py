@@ -1,4 +1,4 @@
-"""REST latency with 100, 1,000 and 10,000 jobs stored, 8 concurrent clients (DESIGN.md §5).
+"""REST latency with 100, 1,000 and 10,000 jobs stored, 8 concurrent clients (docs/performance.md).
 
 Stored jobs are finished jobs written straight into our table (running 10,000 real jobs first
 would measure the scheduler, not the API); the jobs created here run for real. `make bench` runs

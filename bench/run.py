@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """`make bench`: every benchmark against a freshly started embedded stack, one table of figures.
 
-Each figure is printed with its target (DESIGN.md §5), a baseline measured in the same run and
+Each figure is printed with its target (docs/performance.md), a baseline measured in the same run and
 the ratio; the results also go to bench/results/latest.json. Nothing here asserts a timing.
 
 The workflow sweep sections are sized by BENCH_SWEEP_MEMBERS (default 200: a 10,000-member sweep

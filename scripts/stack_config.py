@@ -196,10 +196,10 @@ def stack_env(stack: Stack) -> dict[str, str]:
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__CORE__AUTH_MANAGER": "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager",
         "AIRFLOW__CORE__FERNET_KEY": values["AIRFLOW__CORE__FERNET_KEY"],
-        # LocalExecutor forks `parallelism` workers up front (~2 MiB PSS each idle, more once used;
-        # default 32). Job tasks are bounded by the pool, so a few per core leave room for staging
-        # and workflow tasks.
-        "AIRFLOW__CORE__PARALLELISM": os.environ.get("AIRFLOW__CORE__PARALLELISM") or str(max(16, 4 * worker_cpus())),
+        # LocalExecutor forks `parallelism` workers up front (default 32; ~5 MiB of their own each
+        # idle, ~20 MiB more once used). Job tasks are bounded by the pool, so four per core leave
+        # room for staging and workflow tasks (16 on 2 cores cost 38 MiB more idle, bought nothing).
+        "AIRFLOW__CORE__PARALLELISM": os.environ.get("AIRFLOW__CORE__PARALLELISM") or str(max(8, 4 * worker_cpus())),
         # Tasks talk to the api-server's execution API; the default URL is wrong for any port.
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{stack.url}/execution/",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": database or f"sqlite:///{stack.path('airflow', 'airflow.db')}",
@@ -208,14 +208,14 @@ def stack_env(stack: Stack) -> dict[str, str]:
         "AIRFLOW__API__BASE_URL": stack.url,
         "AIRFLOW__API__SECRET_KEY": values["AIRFLOW__API__SECRET_KEY"],
         "AIRFLOW__API_AUTH__JWT_SECRET": values["AIRFLOW__API_AUTH__JWT_SECRET"],
-        # Latency: one 3-task run ~5 s -> ~1.5 s for ~20% of a core idle (DESIGN.md §2).
+        # Latency: one 3-task run ~5 s -> ~1.5 s (the idle stack rests it: scheduler/idle.py).
         "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.1",
         # A task supervisor notices its task's exit only at its next heartbeat check (default 5 s):
         # every task held its worker 5 s longer, and a deleted job's container was killed later.
         "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "1",
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "2",
         "AIRFLOW__DAG_PROCESSOR__BUNDLE_REFRESH_CHECK_INTERVAL": "2",
-        # Workflows are generated DAG files in a bundle of their own (DESIGN.md §2); they never
+        # Workflows are generated DAG files in a bundle of their own (docs/architecture.md); they never
         # change, so files are re-parsed rarely while new ones are seen within the refresh interval.
         "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps(
             [

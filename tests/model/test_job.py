@@ -1,4 +1,4 @@
-"""Job description schema: one row per spec message (API.md §3), defaults and round trip."""
+"""Job description schema: one row per message of docs/api.md, defaults and round trip."""
 
 import copy
 
@@ -10,7 +10,7 @@ from prominence.model.job import JobDescription, check_mountable, check_supporte
 
 BASE = {"resources": {"cpus": 1, "memory": 1}, "tasks": [{"image": "busybox"}]}
 
-# The representative body of `prominence create` with all options (CLI.md §3).
+# The representative body of `prominence create` with all options.
 CLI_BODY = {
     "resources": {"nodes": 1, "disk": 20, "walltime": 60, "cpus": 2, "memory": 4.0},
     "name": "myjob",

@@ -1,4 +1,4 @@
-"""The spec's messages (API.md §3, §7), and how a pydantic validation error becomes one of them.
+"""The API's validation messages (docs/api.md), and how a pydantic validation error becomes one of them.
 
 The original server validated by hand and stopped at the first problem, with a fixed message
 per rule; clients and users see those texts. The models in `job.py`, `workflow.py` and

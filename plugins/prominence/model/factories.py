@@ -1,4 +1,4 @@
-"""Workflow factories (API.md §7.2): each type knows its size and each member's parameters.
+"""Workflow factories (docs/api.md): each type knows its size and each member's parameters.
 
 A factory turns each of its jobs into instances numbered 0…size-1. Sizes are computed from the
 description (a sweep's values are an arithmetic sequence, never listed), so a factory of 10**12

@@ -1,4 +1,4 @@
-"""Request schema of a job description (API.md §3), validated by pydantic.
+"""Request schema of a job description (docs/api.md), validated by pydantic.
 
 Field order in each model follows the order in which the original server checked things, so
 that with several problems the first one reported is the original's (see `errors.py`). Wire

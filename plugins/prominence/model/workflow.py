@@ -1,4 +1,4 @@
-"""Request schema of a workflow description (API.md §7.1), validated by pydantic.
+"""Request schema of a workflow description (docs/api.md), validated by pydantic.
 
 Each element of `jobs` is a job description (§3) that must have a name; factories are in
 `factories.py`. Messages come from `errors.MESSAGES`. Beyond the original (spec "Implement"

@@ -44,7 +44,7 @@ def create_app() -> FastAPI:
     app = FastAPI(
         title="PROMINENCE",
         version="1",
-        description="PROMINENCE batch jobs on Apache Airflow: the REST API of spec/API.md.",
+        description="PROMINENCE batch jobs on Apache Airflow: the PROMINENCE REST API (docs/api.md).",
     )
     errors.install(app)
     app.add_middleware(StartHousekeeping)

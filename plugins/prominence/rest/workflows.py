@@ -142,8 +142,8 @@ def instance_stderr(
 
 def _member_uuid(session: Session, identity: Identity, workflow_id: int, job: str, index: int | None, node: str) -> str | None:
     """The job of instance `index` of workflow job `job` (its latest in the rerun lineage).
-    The official CLI's `stderr W JOB [I]` sends the job name as `node` and 0 as the job
-    (CLI.md §3): a `node` that is not a number is taken as the job name."""
+    The official CLI's `stderr W JOB [I]` sends the job name as `node` and 0 as the job:
+    a `node` that is not a number is taken as the job name."""
     if not node.isdigit():
         job = node
     row = owned_or_400(store.get_workflow(session, workflow_id), identity, "workflow")
