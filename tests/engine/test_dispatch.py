@@ -14,7 +14,7 @@ from prominence.config import get_settings
 from prominence.engine import dispatch
 from prominence.engine.admission import Plan, Waiting
 from prominence.engine.resources import Grant
-from prominence.store.signals import ADMISSION_SOCKET, hint, socket_path
+from prominence.store.signals import ADMISSION_SOCKET, Wakeup, hint, socket_path
 
 
 @pytest.fixture
@@ -81,4 +81,13 @@ def test_the_admission_loop_passes_at_once_when_a_run_ends(monkeypatch, tmp_path
         time.sleep(0.01)
     assert len(passes) == 2
     assert socket_path(ADMISSION_SOCKET).stat().st_mode & 0o777 == 0o600
+    get_settings.cache_clear()
+
+
+def test_an_accepted_job_asks_the_admission_loop_for_a_pass(monkeypatch, tmp_path):
+    monkeypatch.setenv("PROMINENCE_HOME", str(tmp_path))
+    get_settings.cache_clear()
+    wakeup = Wakeup(ADMISSION_SOCKET)
+    dispatch.enqueue()
+    assert wakeup.wait(5)
     get_settings.cache_clear()

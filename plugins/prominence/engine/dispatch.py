@@ -1,19 +1,20 @@
 """Creating job runs off the request path, once admission (engine/admission.py) lets a job start.
 
 A create answers once the job's row is committed (so the job is never lost); the job then waits
-`idle` without a run until a pass admits it. Passes run in the api-server's dispatcher thread
-right after each submission, and in the reconciler's process as soon as a run has ended (the hint
-of store/signals.py) and at least every ADMIT_INTERVAL_SECONDS (a job accepted just before the
-api-server died still starts). An exclusive lock on a file of the stack's home serialises the
-passes of the two processes, so one pass always sees the runs the other created and the pool is
-never given out twice.
+`idle` without a run until a pass admits it. Passes run in the reconciler's process, at once
+when a job is accepted or a run has ended (the hints of store/signals.py; one pass serves every
+hint so far) and at least every ADMIT_INTERVAL_SECONDS (a job whose hint was lost still starts).
+The api-server creates no run itself: Airflow's run creation took ~30% of its interpreter while
+clients were creating jobs, and every request waited its turn behind it. An exclusive lock on a
+file of the stack's home serialises the passes of any two processes (say a reconciler and the
+one replacing it), so one pass always sees the runs the other created and the pool is never given
+out twice.
 """
 
 from __future__ import annotations
 
 import fcntl
 import logging
-import queue
 import time
 from collections import defaultdict
 from collections.abc import Iterator
@@ -28,12 +29,11 @@ from prominence.contract.states import TERMINAL, JobStatus
 from prominence.contract.tasks import job_conf
 from prominence.engine import live, runs
 from prominence.engine.admission import Plan, UsageBook, Waiting, plan, usage_by_owner
-from prominence.engine.background import LazyThread
 from prominence.engine.resources import ACTIVE_RUN, Grant, grant_of, pool_slots, usage_of
 from prominence.model.job import JobDescription, parse_job
 from prominence.store import jobs as store
 from prominence.store.db import session_scope
-from prominence.store.signals import ADMISSION_SOCKET, Wakeup
+from prominence.store.signals import ADMISSION_SOCKET, Wakeup, hint
 
 log = logging.getLogger(__name__)
 NO_MATCHING_RESOURCES = "No matching resources"
@@ -42,7 +42,6 @@ MAX_START_ATTEMPTS = 3
 ADMIT_INTERVAL_SECONDS = 0.5
 LOCK_FILE = "admission.lock"
 
-_wake: queue.SimpleQueue[None] = queue.SimpleQueue()
 # How often each job's run could not be created, in this process.
 _failures: dict[int, int] = defaultdict(int)
 # Each process's passes share one book (they never overlap: see _exclusive).
@@ -50,28 +49,16 @@ _book = UsageBook()
 
 
 def enqueue() -> None:
-    """A job was accepted: have the dispatcher thread run an admission pass."""
-    _dispatcher.start()
-    _wake.put(None)
-
-
-def _loop() -> None:
-    while True:
-        _wake.get()
-        while not _wake.empty():
-            _wake.get_nowait()  # one pass serves every submission so far
-        _pass()
-
-
-_dispatcher = LazyThread(_loop, "prominence-dispatch")
+    """A job was accepted (its row is committed): have the admission loop pass now."""
+    hint(ADMISSION_SOCKET)
 
 
 def run_forever(interval: float = ADMIT_INTERVAL_SECONDS) -> None:
-    """The reconciler's admission loop: a pass every `interval`, and at once when a run ends."""
+    """The reconciler's admission loop: a pass every `interval`, and at once when hinted."""
     try:
         wakeup = Wakeup(ADMISSION_SOCKET)
     except OSError as exc:
-        log.warning("Admission passes only every %s s: no socket for ended runs (%s)", interval, exc)
+        log.warning("Admission passes only every %s s: no socket for hints (%s)", interval, exc)
         wakeup = None
     while True:
         _pass()
