@@ -157,6 +157,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     log.info("Reconciler started: a pass every %s s, admission every %s s", INTERVAL_SECONDS, dispatch.ADMIT_INTERVAL_SECONDS)
     _load_models()
+    runs.wake_scheduler_on_new_runs()
     threading.Thread(target=dispatch.run_forever, name="prominence-admission", daemon=True).start()
     Reconciler().run_forever()
 

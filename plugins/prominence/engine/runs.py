@@ -14,9 +14,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, event, select
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from prominence.config import get_settings
 from prominence.contract.sandbox import Sandbox
@@ -73,11 +73,27 @@ def start_run(
         )
     except DagRunAlreadyExists:
         return
-    run_created_on_commit(session)
     XComModel.set(
         "return_value", list(range(task_count)), dag_id=dag_id, task_id=PLAN_TASK, run_id=run_id, serialize=False, session=session
     )
     session.add(TaskMap(dag_id=dag_id, task_id=PLAN_TASK, run_id=run_id, map_index=-1, length=task_count, keys=None))
+
+
+def wake_scheduler_on_new_runs() -> None:
+    """Have every DAG run this process creates wake a resting scheduler once committed
+    (scheduler/idle.py): the jobs' runs admission creates in the reconciler, and the runs that
+    Airflow's own API and UI trigger in the api-server."""
+    # Airflow's ORM loads only where used: this module is imported with the plugin in every task process.
+    from airflow.models.dagrun import DagRun
+
+    if not event.contains(DagRun, "after_insert", _run_inserted):
+        event.listen(DagRun, "after_insert", _run_inserted)
+
+
+def _run_inserted(mapper, connection, run) -> None:
+    session = object_session(run)
+    if session is not None:
+        run_created_on_commit(session)
 
 
 def _run_after(created: int) -> datetime:

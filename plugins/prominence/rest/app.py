@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from prominence.engine import workflow_events
+from prominence.engine import runs, workflow_events
 from prominence.rest import data, errors, health, job_commands, jobs, kv, ui, usage, workflows
 from prominence.rest.deps import current_identity
 
@@ -53,6 +53,7 @@ def create_app() -> FastAPI:
     for resource in (jobs, job_commands, workflows, kv, data, usage):
         app.include_router(resource.router, dependencies=[Depends(current_identity)], responses=errors.errors(401))
     app.openapi = lambda: openapi_document(app)
+    runs.wake_scheduler_on_new_runs()
     return app
 
 

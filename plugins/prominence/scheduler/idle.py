@@ -3,9 +3,9 @@
 Airflow's scheduler loop sleeps `scheduler_idle_sleep_time` (0.1 s here, for latency) after each
 loop that found nothing to do, and each loop costs a dozen queries: an idle stack spent 12-14% of
 a core there. While no run is queued or running there is nothing for it to notice but a new run,
-so it rests up to REST_SECONDS instead, woken at once by the commit of a run that our code creates
-(store/signals.py: jobs, workflow members). Runs started otherwise (a DAG's schedule, the UI's
-trigger, a workflow's own `@once` run) wait at most REST_SECONDS. The scheduler still heartbeats
+so it rests up to REST_SECONDS instead, woken at once by the commit of any run created elsewhere
+(engine/runs.py: admission's in the reconciler, Airflow's API and UI in the api-server). The runs
+it creates itself (a DAG's schedule or assets, a workflow's `@once` run) wait at most REST_SECONDS. The scheduler still heartbeats
 at least every REST_SECONDS plus one loop, far inside its health check threshold.
 
 That loop's only use of its module's `time` is this sleep, so the rest stands in for that module
