@@ -83,6 +83,7 @@ def test_only_a_process_with_the_scheduler_loop_rests(monkeypatch):
 
 def test_airflows_scheduler_loop_sleeps_through_its_modules_time_alone():
     """What the rest stands in for: if Airflow changes its loop, this says so."""
+    # Airflow's scheduler module loads here only: the other tests use fakes of it.
     from airflow.jobs import scheduler_job_runner
 
     tree = ast.parse(inspect.getsource(scheduler_job_runner))
