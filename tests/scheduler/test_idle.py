@@ -60,6 +60,20 @@ def test_while_a_run_is_active_or_a_timer_is_due_it_sleeps_as_asked(monkeypatch)
     assert timed(idle.IdleRest(IDLE_SLEEP, runs_active=lambda: False), IDLE_SLEEP / 2) < 30
 
 
+def test_runs_seen_active_are_not_looked_for_again_within_the_recheck(monkeypatch):
+    monkeypatch.setattr(idle, "REST_SECONDS", 60)
+    looks = []
+    rest = idle.IdleRest(IDLE_SLEEP, runs_active=lambda: looks.append(1) or True)
+    for _ in range(3):
+        rest.sleep(IDLE_SLEEP)
+    assert len(looks) == 1
+    monkeypatch.setattr(idle, "ACTIVE_RECHECK_SECONDS", 0)
+    rest.active_until = 0.0
+    rest.sleep(IDLE_SLEEP)
+    rest.sleep(IDLE_SLEEP)
+    assert len(looks) == 3
+
+
 def test_without_its_socket_it_sleeps_as_asked(monkeypatch, home):
     monkeypatch.setattr(idle, "REST_SECONDS", 60)
     monkeypatch.setenv("PROMINENCE_HOME", str(home / ("x" * 120)))  # too long a socket path

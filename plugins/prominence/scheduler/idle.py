@@ -5,8 +5,10 @@ loop that found nothing to do, and each loop costs a dozen queries: an idle stac
 a core there. While no run is queued or running there is nothing for it to notice but a new run,
 so it rests up to REST_SECONDS instead, woken at once by the commit of any run created elsewhere
 (engine/runs.py: admission's in the reconciler, Airflow's API and UI in the api-server). The runs
-it creates itself (a DAG's schedule or assets, a workflow's `@once` run) wait at most REST_SECONDS. The scheduler still heartbeats
-at least every REST_SECONDS plus one loop, far inside its health check threshold.
+it creates itself (a DAG's schedule or assets, a workflow's `@once` run) wait at most
+REST_SECONDS. The scheduler still heartbeats at least every REST_SECONDS plus one loop, far inside
+its health check threshold. Runs seen active are not looked for again for ACTIVE_RECHECK_SECONDS:
+while jobs run, most loops find nothing to do, and each would otherwise cost one more query.
 
 That loop's only use of its module's `time` is this sleep, so the rest stands in for that module
 there (scheduler_job_runner.time), installed when the scheduler's job starts.
@@ -25,6 +27,7 @@ from prominence.store.signals import SCHEDULER_SOCKET, Wakeup
 
 log = logging.getLogger(__name__)
 REST_SECONDS = 2.0
+ACTIVE_RECHECK_SECONDS = 1.0
 SCHEDULER_MODULE = "airflow.jobs.scheduler_job_runner"
 
 
@@ -37,14 +40,23 @@ class IdleRest:
         self.runs_active = runs_active
         self.wakeup: Wakeup | None = None
         self.unavailable = False
+        self.active_until = 0.0
 
     def sleep(self, seconds: float) -> None:
         # A shorter sleep than the idle one means one of the scheduler's timers is due sooner.
         wakeup = self._wakeup() if seconds >= self.idle_sleep else None
-        if wakeup is None or self.runs_active():
+        if wakeup is None or self._active():
             time.sleep(seconds)
         else:
             wakeup.wait(REST_SECONDS)
+
+    def _active(self) -> bool:
+        if time.monotonic() < self.active_until:
+            return True
+        if self.runs_active():
+            self.active_until = time.monotonic() + ACTIVE_RECHECK_SECONDS
+            return True
+        return False
 
     def _wakeup(self) -> Wakeup | None:
         """Bound before the first look at the runs, so a run created after that look wakes the rest."""
