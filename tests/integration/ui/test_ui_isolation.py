@@ -139,8 +139,15 @@ def test_the_owner_of_a_workflow_sees_its_dag_and_run(oidc_stack, workflow, brow
 
     # The dag-processor grants the DAG's access control when it parses the workflow's file.
     assert WebDriverWait(browser, 60).until(listed) == [workflow]
-    status, runs = airflow_api(browser, base_url, f"dags/{workflow}/dagRuns")
-    assert (status, [run["state"] for run in runs["dag_runs"]]) == (200, ["success"]), runs
+
+    # The workflow completes with its last job; its DAG run ends once its nodes have noticed.
+    def ended(d):
+        status, runs = airflow_api(d, base_url, f"dags/{workflow}/dagRuns")
+        states = [run["state"] for run in runs.get("dag_runs", [])]
+        return (status, states, runs) if states != ["running"] and states != ["queued"] else False
+
+    status, states, runs = WebDriverWait(browser, 60).until(ended)
+    assert (status, states) == (200, ["success"]), runs
     browser.get(f"{base_url}/dags")
     page_text(browser, lambda text: workflow in text)
     screenshot(browser, "dags-alice")
