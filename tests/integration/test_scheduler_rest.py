@@ -11,6 +11,7 @@ import pytest
 
 from tests.integration.api import job
 from tests.integration.faults.helpers import healthy
+from tests.integration.test_stack import admin_client
 
 pytestmark = pytest.mark.integration
 
@@ -47,8 +48,23 @@ def resting(stack, timeout: float = 180) -> bool:
     return in_a_row >= 10
 
 
+def active_runs(stack) -> list[tuple[str, str, str]]:
+    """The DAG runs queued or running, as Airflow's API lists them: what keeps the scheduler awake."""
+    with admin_client(stack) as client:
+        runs = client.get("/dags/~/dagRuns", params={"state": ["queued", "running"]}).json()["dag_runs"]
+    return [(run["dag_id"], run["dag_run_id"], run["state"]) for run in runs]
+
+
+def no_socket_warnings(stack) -> list[str]:
+    """The scheduler's log lines saying it could not bind its socket (and so never rests)."""
+    log = stack.home / "logs" / "scheduler.log"
+    return [line for line in log.read_text(errors="replace").splitlines() if "no socket for new runs" in line]
+
+
 def test_an_idle_scheduler_rests_stays_healthy_and_still_runs_a_job(stack, alice, sample_image):
-    assert resting(stack)
+    assert resting(stack), (
+        f"the scheduler did not rest; active runs: {active_runs(stack)}; {no_socket_warnings(stack)}"
+    )
     time.sleep(20)  # longer than the scheduler's health check threshold (15 s)
     assert healthy(stack)
     job_id = alice.submit(job(sample_image, "echo woken"))
