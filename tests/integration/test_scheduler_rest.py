@@ -62,9 +62,7 @@ def no_socket_warnings(stack) -> list[str]:
 
 
 def test_an_idle_scheduler_rests_stays_healthy_and_still_runs_a_job(stack, alice, sample_image):
-    assert resting(stack), (
-        f"the scheduler did not rest; active runs: {active_runs(stack)}; {no_socket_warnings(stack)}"
-    )
+    assert resting(stack), f"the scheduler did not rest; active runs: {active_runs(stack)}; {no_socket_warnings(stack)}"
     time.sleep(20)  # longer than the scheduler's health check threshold (15 s)
     assert healthy(stack)
     job_id = alice.submit(job(sample_image, "echo woken"))
