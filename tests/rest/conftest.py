@@ -15,6 +15,7 @@ from sqlalchemy.pool import StaticPool
 from prominence.auth.identity import Identity
 from prominence.config import get_settings
 from prominence.engine import resources, runs, workflow_events
+from prominence.rest import job_views
 from prominence.rest.app import create_app
 from prominence.rest.deps import current_identity, sessions
 from prominence.storage.s3 import get_store
@@ -36,6 +37,8 @@ def app(engine, monkeypatch):
     monkeypatch.setattr(resources, "pool_slots", lambda session: get_settings().worker_cpus)
     # The api-server's workflow-release thread would outlive the test and its database.
     monkeypatch.setattr(workflow_events.watcher, "start", lambda: None)
+    # Each test's database reuses ids and uuids: entries rendered for another's must not be found.
+    monkeypatch.setattr(job_views, "rendered", job_views.RenderedEntries())
 
     @contextmanager
     def scope():

@@ -5,22 +5,17 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
-from fastapi.responses import JSONResponse
-from sqlalchemy.orm import Session
 
 from prominence.auth.identity import Identity
-from prominence.config import get_settings
-from prominence.contract.sandbox import Sandbox
-from prominence.contract.states import TERMINAL
-from prominence.engine import live, staging
 from prominence.engine.submission import delete_jobs, submit_job
 from prominence.model.job import check_mountable, check_supported, parse_job
-from prominence.model.views import Created, JobView, job_view
+from prominence.model.views import Created, JobView
 from prominence.rest.body import json_body
 from prominence.rest.common import LOG_RESPONSE, Id, LogReadDep, deleted_or_400, id_list, is_own, owned_or_400, serve_log
 from prominence.rest.deps import SessionDep, SessionsDep, UserDep
 from prominence.rest.errors import bad_request, errors
 from prominence.rest.examples import JOB_BODY
+from prominence.rest.job_views import encoded, json_array, listed, present
 from prominence.rest.listing import ListQuery, list_query
 from prominence.store import jobs as store
 
@@ -41,7 +36,11 @@ def create_job(identity: UserDep, data: Annotated[Any, Depends(json_body)]) -> d
 
 
 @router.get("/jobs", response_model=list[JobView], response_model_exclude_none=True, responses=errors(400))
-def list_jobs(identity: UserDep, session: SessionDep, query: Annotated[ListQuery, Depends(list_query)]) -> JSONResponse:
+def list_jobs(identity: UserDep, session: SessionDep, query: Annotated[ListQuery, Depends(list_query)]) -> Response:
+    # Sent as built (`job_view` makes them in JobView's shape; the schema stays JobView's):
+    # validating 1,000 views again cost as much as reading them.
+    if not query.detail:
+        return Response(listed(session, identity.username, query), media_type="application/json")
     rows = store.find_jobs(
         session,
         identity.username,
@@ -50,12 +49,9 @@ def list_jobs(identity: UserDep, session: SessionDep, query: Annotated[ListQuery
         job_ids=query.ids,
         workflow_id=query.workflow_id,
         name=query.name,
-        detail=query.detail,
     )
-    views = query.filter_views(present(session, query.filter_rows(rows), detail=query.detail))
-    # Sent as built (`job_view` makes them in JobView's shape; the schema stays JobView's):
-    # validating 1,000 views again cost as much as reading them.
-    return JSONResponse([{key: value for key, value in view.items() if value is not None} for view in views])
+    views = query.filter_views(present(session, query.filter_rows(rows), detail=True))
+    return Response(json_array(encoded(view) for view in views), media_type="application/json")
 
 
 @router.get("/jobs/{job_id}", response_model=list[JobView], response_model_exclude_none=True)
@@ -97,19 +93,3 @@ def job_stdout(identity: UserDep, session: SessionDep, job_id: Id, read: LogRead
 @router.get("/jobs/{job_id}/stderr", response_class=Response, responses=LOG_RESPONSE | OWNED)
 def job_stderr(identity: UserDep, session: SessionDep, job_id: Id, read: LogReadDep, node: int = 0) -> Response:
     return serve_log(owned_or_400(store.get_job(session, job_id), identity, "job").uuid, "stderr", read)
-
-
-def present(session: Session, rows: list, *, detail: bool) -> list[dict]:
-    """Views of `rows`; jobs not yet terminal get their live state from Airflow in one query."""
-    pending = [row.id for row in rows if row.status not in TERMINAL]
-    started = live.start_times(session, pending)
-    waiting = "pending" if get_settings().use_pending_state else "idle"
-    views = []
-    for row in rows:
-        outputs = staging.output_views(row.spec, row.uuid, Sandbox.of(row.uuid)) if detail else None
-        if row.status in TERMINAL:
-            views.append(job_view(row, row.status, row.start_time, detail, outputs))
-        else:
-            start = started.get(row.id)
-            views.append(job_view(row, "running" if start else waiting, start, detail, outputs))
-    return views

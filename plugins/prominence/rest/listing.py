@@ -29,8 +29,8 @@ class ListQuery:
         return self.label is None or (labels or {}).get(self.label[0]) == self.label[1]
 
     def filter_rows(self, rows: list[Any]) -> list[Any]:
-        """The stored rows whose labels match `constraint`."""
-        return [row for row in rows if self.matches_labels(row.labels)]
+        """The stored rows whose labels match `constraint` (rows need their labels only then)."""
+        return rows if self.label is None else [row for row in rows if self.matches_labels(row.labels)]
 
     def filter_views(self, views: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The views in the asked-for live `status` (only known once the views are built)."""
