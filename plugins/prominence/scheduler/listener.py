@@ -6,7 +6,8 @@ database they write through that same session (a second connection to the same S
 deadlocks under load), inside a SAVEPOINT; when they have their own (SQLite), they write there in
 a short session. They never raise into the scheduler: a failure is logged and rolled back to the
 savepoint, and the reconciler (engine/reconciler.py) stores the outcome on its next pass.
-When the scheduler's job starts, it is given its rest for while nothing runs (scheduler/idle.py).
+When the scheduler's job starts, it is given its rest for while nothing runs (scheduler/idle.py)
+and its executor's workers a watch for its end (scheduler/workers.py).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from prominence.config import get_settings
 from prominence.contract.states import JobStatus
 from prominence.contract.tasks import job_conf
 from prominence.contract.workflows import dag_file, workflow_id_of
-from prominence.scheduler import idle
+from prominence.scheduler import idle, workers
 from prominence.scheduler.retry import settle
 from prominence.store import workflows as workflow_store
 from prominence.store.db import store_writes
@@ -32,8 +33,10 @@ log = logging.getLogger(__name__)
 
 @hookimpl
 def on_starting(component) -> None:
-    """A job of this process starts: if it is the scheduler's, it rests while nothing runs."""
+    """A job of this process starts: if it is the scheduler's, it rests while nothing runs and
+    its idle workers leave with it."""
     idle.install()
+    workers.install()
 
 
 @hookimpl

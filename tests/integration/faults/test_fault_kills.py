@@ -27,10 +27,24 @@ from tests.integration.faults.helpers import (
 from tests.integration.test_workflows import jobs_of, submit, wait
 
 
+def executor_workers(parent: int | None = None) -> set[int]:
+    """The LocalExecutor's workers there now (those forked by `parent` if it is given)."""
+    found = set()
+    for proc in Path("/proc").iterdir():
+        try:
+            ppid = int(proc.joinpath("stat").read_text().rsplit(")", 1)[1].split()[1])
+            worker = proc.joinpath("cmdline").read_bytes().startswith(b"airflow worker -- LocalExecutor")
+            if worker and parent in (None, ppid):
+                found.add(int(proc.name))
+        except (OSError, ValueError):
+            continue
+    return found
+
+
 # With the LocalExecutor a killed scheduler takes its executor's processes with it: a task
 # process starting then exits abnormally (125) and its try fails instead of being reset as
 # orphaned; Airflow's retries for tries that died (contract/tasks.py) give it the try that
-# re-attaches.
+# re-attaches. Its workers, idle once their tasks end, leave too (scheduler/workers.py).
 @pytest.mark.parametrize("components", [("scheduler",), ("api-server",), ("triggerer", "dag-processor", "reconciler")])
 def test_a_killed_component_costs_no_job(stack, alice, sample_image, components):
     component = "-".join(components)
@@ -39,6 +53,8 @@ def test_a_killed_component_costs_no_job(stack, alice, sample_image, components)
     workflow_id = submit(alice, three_levels(sample_image, f"levels-{component}"))
     time.sleep(3)
 
+    scheduler = int(stack.home.joinpath("run", "scheduler.pid").read_text())
+    old_workers = executor_workers(scheduler)
     killed_at = time.monotonic()
     old_pids = {name: kill(stack, name) for name in components}
     restarted = max(wait_restarted(stack, name, pid) for name, pid in old_pids.items())
@@ -56,6 +72,10 @@ def test_a_killed_component_costs_no_job(stack, alice, sample_image, components)
         level = name.rsplit("/", 1)[1]
         assert runs_of(alice, member["id"], f"levels-{component}-{level}") == 1
     assert recovered <= RECOVERY_LIMIT_SECONDS
+    if "scheduler" in components:
+        assert old_workers and not old_workers & executor_workers()
+    else:
+        assert old_workers <= executor_workers(scheduler)
 
 
 def task_process_of(marker: str, timeout: float = 120) -> int:
