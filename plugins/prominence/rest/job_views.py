@@ -82,7 +82,8 @@ rendered = RenderedEntries()
 
 def entry_key(summary: Any) -> tuple | None:
     """What a finished job's entry depends on and could change (its uuid: another database's job
-    may have its id), as `store.summary_columns` orders it; None while the job is in the queue."""
+    may have its id), as `store.summary_columns` orders it; None while the job is in the queue.
+    A plain tuple: a row compares equal to one, but through Python code."""
     key = tuple(summary)[: store.SUMMARY_KEY_LENGTH]
     return key if key[store.SUMMARY_STATUS] in TERMINAL else None
 

@@ -54,7 +54,7 @@ def find_jobs(
         own = or_(and_(jobs.c.workflow_id.is_(None), jobs.c.name == name), jobs.c.workflow_job == name)
         base = base.where(own)
     if job_ids is not None:
-        return list(session.execute(base.where(jobs.c.id.in_(list(job_ids)))))
+        return session.execute(base.where(jobs.c.id.in_(list(job_ids)))).all()
     return queue_listing(session, jobs, base, active=active, completed_limit=completed_limit)
 
 
@@ -74,12 +74,12 @@ def queue_listing(session: Session, table: Table, base: Select, *, active: bool,
     first (< 0: all of them); jobs and workflows are listed alike (spec §6.2, §8)."""
     rows: list[Row] = []
     if active:
-        rows.extend(session.execute(base.where(table.c.in_queue.is_(True))))
+        rows.extend(session.execute(base.where(table.c.in_queue.is_(True))).all())
     if completed_limit != 0:
         done = base.where(table.c.in_queue.is_(False)).order_by(table.c.end_time.desc(), table.c.id.desc())
         if completed_limit > 0:
             done = done.limit(completed_limit)
-        rows.extend(session.execute(done))
+        rows.extend(session.execute(done).all())
     return rows
 
 
@@ -87,7 +87,7 @@ def active_jobs(session: Session, owners: Iterable[str] | None = None) -> list[R
     query = select(jobs).where(jobs.c.in_queue.is_(True), jobs.c.status.not_in(TERMINAL))
     if owners is not None:
         query = query.where(jobs.c.owner.in_(list(owners)))
-    return list(session.execute(query))
+    return session.execute(query).all()
 
 
 def finished_between(session: Session, first: int, after: int, *, owner: str, group: str | None) -> list[Row]:
@@ -96,7 +96,7 @@ def finished_between(session: Session, first: int, after: int, *, owner: str, gr
     query = select(jobs.c.owner, jobs.c.execution).where(
         whose, jobs.c.status.in_(TERMINAL), jobs.c.create_time >= first, jobs.c.create_time < after
     )
-    return list(session.execute(query))
+    return session.execute(query).all()
 
 
 def deleted_since(session: Session, since: int) -> list[int]:
@@ -166,7 +166,7 @@ def ended_since(session: Session, since: int) -> list[Row]:
     query = select(jobs.c.id, jobs.c.owner, jobs.c.start_time, jobs.c.end_time, jobs.c.execution).where(
         jobs.c.end_time >= since, jobs.c.start_time.is_not(None)
     )
-    return list(session.execute(query))
+    return session.execute(query).all()
 
 
 def set_waiting_reason(session: Session, job_id: int, reason: str | None) -> None:

@@ -18,7 +18,7 @@ FINISHED = tuple(status for status in TERMINAL if status != JobStatus.DELETED)
 def owed(session: Session, table: Table, limit: int) -> list[Row]:
     """Rows that ended (not by their owner deleting them) and still owe their notification."""
     query = select(table).where(table.c.notify == PENDING, table.c.status.in_(FINISHED)).order_by(table.c.id).limit(limit)
-    return list(session.execute(query))
+    return session.execute(query).all()
 
 
 def forget_deleted(session: Session, table: Table) -> None:

@@ -68,7 +68,7 @@ def find_workflows(
     if name is not None:
         base = base.where(workflows.c.name == name)
     if workflow_ids is not None:
-        return list(session.execute(base.where(workflows.c.id.in_(list(workflow_ids)))))
+        return session.execute(base.where(workflows.c.id.in_(list(workflow_ids)))).all()
     return queue_listing(session, workflows, base, active=active, completed_limit=completed_limit)
 
 
@@ -83,7 +83,7 @@ def finish_workflow(session: Session, workflow_id: int, *, status: str, reason: 
 
 
 def active_workflows(session: Session) -> list[Row]:
-    return list(session.execute(select(workflows).where(workflows.c.status.not_in(TERMINAL))))
+    return session.execute(select(workflows).where(workflows.c.status.not_in(TERMINAL))).all()
 
 
 def mark_started(session: Session, workflow_id: int, when: int) -> None:
@@ -122,7 +122,7 @@ def member_summary(session: Session, workflow_ids: Sequence[int], job: str | Non
         .join(latest, jobs.c.id == latest.c.id)
         .group_by(*keys)
     )
-    return list(session.execute(query))
+    return session.execute(query).all()
 
 
 def retry_indices(
