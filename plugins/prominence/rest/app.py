@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import gc
 import sys
 from typing import Any
 
@@ -23,15 +25,26 @@ class StartHousekeeping:
     (engine/workflow_events.py: it submits jobs, so it needs the token signing key, the
     api-server's alone) when Starlette builds its middleware (at the first request), so only the
     api-server does (not every process that loads the plugin). Reconciliation runs in a component
-    of its own (engine/reconciler.py)."""
+    of its own (engine/reconciler.py).
+
+    The objects loaded by then (about 750,000: Airflow's apps, FAB's, ours) live as long as the
+    process, yet each full garbage collection went through them all: 420 ms during which no
+    request moved. Frozen, they are left out of collections (10-17 ms each then)."""
 
     def __init__(self, app) -> None:
         self.app = app
         sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
+        freeze_loaded_objects()
         workflow_events.watcher.start()
 
     async def __call__(self, scope, receive, send) -> None:
         await self.app(scope, receive, send)
+
+
+@functools.cache
+def freeze_loaded_objects() -> None:
+    """Once per process: a test run builds many apps, and what a freeze holds is never freed."""
+    gc.freeze()
 
 
 VALIDATION_FAILED = {
