@@ -12,6 +12,8 @@ LocalExecutor and with Celery (one worker, two workers), `bench/executors.py`. T
 section (`bench/fairshare.py`) prints the late user's wait against the heavy user's as the ratio.
 BENCH_CHAIN_LINKS (default 10; 0 skips) is the length of a linear workflow chain of `true` jobs
 (`bench/workflow_chain.py`), its total and per-link figures against a lone job's submit → completed.
+BENCH_SWEEP_BURST_JOBS (default 300; 0 skips) sizes a sweep and a burst run in turn on the same stack,
+twice, the order swapped (`bench/sweep_vs_burst.py`): the sweep's completion rate against the burst's.
 BENCH_CHAOS_JOBS (default 500; 0 skips) trivial jobs and a BENCH_SWEEP_MEMBERS sweep then run on a
 stack of their own while a random component is SIGKILLed every 20 s for 5 minutes, `bench/chaos.py`.
 An idle stack of its own (`bench/idle.py`; BENCH_IDLE=0 skips it) gives its CPU over 60 s, against
@@ -49,6 +51,7 @@ from bench import (  # noqa: E402
     peers,
     rest,
     rest_load,
+    sweep_vs_burst,
     throughput,
     workflow_chain,
     workflow_sweep,
@@ -59,6 +62,7 @@ RESULTS = REPO / "bench" / "results" / "latest.json"
 SWEEP_MEMBERS = int(os.environ.get("BENCH_SWEEP_MEMBERS", "200"))
 SWEEP_ACCEPTED_MEMBERS = int(os.environ.get("BENCH_SWEEP_ACCEPTED_MEMBERS", "100000"))
 EXECUTOR_JOBS = int(os.environ.get("BENCH_EXECUTOR_JOBS", str(executors.JOBS)))
+SWEEP_BURST_JOBS = int(os.environ.get("BENCH_SWEEP_BURST_JOBS", str(sweep_vs_burst.JOBS)))
 CHAOS_JOBS = int(os.environ.get("BENCH_CHAOS_JOBS", "500"))
 CHAIN_LINKS = int(os.environ.get("BENCH_CHAIN_LINKS", str(workflow_chain.LINKS)))
 IDLE = os.environ.get("BENCH_IDLE", "1") != "0"
@@ -110,6 +114,8 @@ def rows_of(results: dict) -> list[tuple[str, float, str, float, str]]:
         rows.append((f"{label}: completion rate", s["completion_per_minute"], "", t["jobs_per_minute"], "jobs/min"))
         rows.append((f"{label}: most members idle", s["max_idle"], "≤ 20", 20, "jobs"))
         rows.append((f"{label}: peak PSS whole stack", s["peak_pss_mib"], "", s["idle_pss_mib"], "MiB"))
+    if "sweep_vs_burst" in results:
+        rows += sweep_vs_burst.rows(results["sweep_vs_burst"])
     if "workflow_sweep_accepted" in results:
         a = results["workflow_sweep_accepted"]
         label = f"sweep of {a['members']} (60 s)"
@@ -173,6 +179,8 @@ def main() -> None:
             results["workflow_chain"] = workflow_chain.run(stack, CHAIN_LINKS)
         if SWEEP_MEMBERS:
             results["workflow_sweep"] = workflow_sweep.run(stack, SWEEP_MEMBERS)
+        if SWEEP_BURST_JOBS:
+            results["sweep_vs_burst"] = sweep_vs_burst.run(stack, SWEEP_BURST_JOBS)
         if SWEEP_ACCEPTED_MEMBERS:
             results["workflow_sweep_accepted"] = workflow_sweep.accepted(stack, SWEEP_ACCEPTED_MEMBERS)
     if IDLE:
