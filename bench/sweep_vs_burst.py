@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +22,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.idle import TICKS, cpu_ticks  # noqa: E402
 from bench.measure import client, median  # noqa: E402
 from bench.stack import fresh_stack  # noqa: E402
 from bench.workflow_sweep import sweep  # noqa: E402
@@ -31,15 +31,10 @@ from prominence.contract.states import TERMINAL  # noqa: E402
 JOBS = 300
 ROUNDS = 2
 USER = "sweepburst"
-TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def process_cpu_s(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return sum(int(field) for field in fields[11:15]) / TICKS
+    return cpu_ticks(pid) / TICKS
 
 
 def machine_cpu_s() -> float:
