@@ -14,7 +14,10 @@ import httpx
 import pytest
 
 from prominence.contract.states import TERMINAL
+from prominence.contract.workflows import dag_id_for
+from prominence.engine.reconciler import ENDED_WORKFLOW_RUN_GRACE_SECONDS
 from tests.integration.api import job
+from tests.integration.test_stack import admin_client
 
 CLI = Path(__file__).resolve().parents[2] / ".venv-cli" / "bin" / "prominence"
 
@@ -270,6 +273,28 @@ def test_delete_stops_running_jobs_and_starts_no_more(alice, submitted):
     assert list(jobs_of(alice, workflow_id)) == ["slow/first"]
     again = alice.client.delete(f"/workflows/{workflow_id}")
     assert (again.status_code, again.json()) == (400, {"error": "No such workflow(s)"})
+
+
+def test_a_run_of_a_deleted_workflow_begun_after_its_delete_is_failed(stack, alice, sample_image):
+    """A run the scheduler creates after the delete found none to stop (here: triggered from
+    Airflow's API) would stay `running` for good once the DAG file is gone; the reconciler
+    fails it after its grace."""
+    workflow_id = submit(alice, {"name": "late-run", "jobs": [wf_job("only", sample_image, "sleep 60")]})
+    dag_id = dag_id_for(workflow_id)
+    with admin_client(stack) as admin:
+        deadline = time.monotonic() + 120
+        while admin.get(f"/dags/{dag_id}").status_code != 200:
+            assert time.monotonic() < deadline, f"{dag_id} was not parsed"
+            time.sleep(0.5)
+        assert alice.client.delete(f"/workflows/{workflow_id}").status_code == 200
+        late = admin.post(f"/dags/{dag_id}/dagRuns", json={"logical_date": None})
+        assert late.status_code == 200, late.text
+        run = f"/dags/{dag_id}/dagRuns/{late.json()['dag_run_id']}"
+        deadline = time.monotonic() + ENDED_WORKFLOW_RUN_GRACE_SECONDS + 90
+        while (state := admin.get(run).json()["state"]) not in ("failed", "success") and time.monotonic() < deadline:
+            time.sleep(2)
+    assert state == "failed"
+    assert describe(alice, workflow_id)["status"] == "deleted"
 
 
 def test_invalid_workflows_are_refused_with_the_spec_message(alice, sample_image):

@@ -4,7 +4,7 @@ queue-time limits, admission of waiting jobs (engine/dispatch.py, in a thread of
 workflows accepted without their DAG file (likewise), runs that ended without their outcome
 stored (jobs and workflows: the listener's write-back was lost), jobs to be run again after a
 failed attempt (job retries, engine/retries.py), runs of deleted jobs that were never stopped,
-and the email notifications of jobs and workflows that ended (engine/notify.py says why they are
+runs of workflows that ended yet still run, and the email notifications of jobs and workflows that ended (engine/notify.py says why they are
 sent here).
 
 A process of its own, so it runs from the stack's start on, whether or not a request ever
@@ -22,13 +22,13 @@ from collections.abc import Callable
 
 from sqlalchemy.orm import configure_mappers
 
-from prominence.contract.states import JobStatus
+from prominence.contract.states import TERMINAL, JobStatus
 from prominence.contract.workflows import dag_file, dag_id_for, workflow_id_of
 from prominence.engine import dispatch, live, notify, runs
 from prominence.engine.retention import sweep_sandboxes
 from prominence.engine.retries import settle_ended
 from prominence.engine.workflow_files import graph_of, write_dag_file
-from prominence.engine.workflows import description_of
+from prominence.engine.workflows import description_of, stop_dag_run
 from prominence.scheduler.listener import finish_workflow
 from prominence.store import jobs as store
 from prominence.store import workflows as workflow_store
@@ -41,6 +41,8 @@ LOST_RUN_AFTER_SECONDS = 30
 # Runs of jobs deleted within this window are stopped again if they are still active.
 DELETED_WINDOW_SECONDS = 3600
 MAX_TIME_QUEUED = "Maximum time queued was exceeded"
+# A deleted workflow's run is stopped by the delete itself within this long, if it can be.
+ENDED_WORKFLOW_RUN_GRACE_SECONDS = 60
 ENDED = ("success", "failed")
 ACTIVE_RUN = ("queued", "running")
 # Sandboxes past their retention (PROMINENCE_SANDBOX_RETENTION_HOURS) are looked for this often.
@@ -80,6 +82,7 @@ class Reconciler:
             _each(job_id, "storing its outcome", lambda job_id=job_id: settle_ended(job_id))
         _stop_deleted(now)
         _record_missed_workflow_outcomes()
+        _stop_runs_of_ended_workflows(now)
         _write_lost_dag_files(now)
         try:
             self.notifier.send_owed()
@@ -136,6 +139,28 @@ def _record_missed_workflow_outcomes() -> None:
             log.warning("Workflow %s ended without its outcome stored; stored it now", workflow_id)
         except Exception:
             log.exception("Workflow %s: storing its outcome failed; trying again next pass", workflow_id)
+
+
+def _stop_runs_of_ended_workflows(now: float) -> None:
+    """Fail the active runs of workflows that ended more than the grace ago and whose DAG file is
+    gone: the scheduler never moves such a run again, so it stayed `running` for good. A delete
+    leaves one when it finds no run to stop while the scheduler is about to create it from the
+    DAG file the delete then removes."""
+    with session_scope() as session:
+        ended = []
+        for dag_id in runs.active_workflow_dag_ids(session):
+            row = workflow_store.get_workflow(session, workflow_id_of(dag_id) or 0)
+            if row is None or row.status not in TERMINAL or dag_file(row.id).exists():
+                continue
+            if now - (row.end_time or 0) > ENDED_WORKFLOW_RUN_GRACE_SECONDS:
+                ended.append((row.id, row.status))
+    for workflow_id, status in ended:
+        try:
+            with session_scope() as session:
+                stop_dag_run(session, workflow_id)
+            log.warning("Workflow %s is %s but its run was still active; failed it", workflow_id, status)
+        except Exception:
+            log.exception("Workflow %s: failing its run failed; trying again next pass", workflow_id)
 
 
 def _write_lost_dag_files(now: float) -> None:

@@ -126,6 +126,17 @@ def dag_runs_of(session: Session, dag_ids: list[str]) -> dict[str, str]:
     return dict(session.execute(select(DagRun.dag_id, DagRun.state).where(DagRun.dag_id.in_(dag_ids))).all())
 
 
+def active_workflow_dag_ids(session: Session) -> list[str]:
+    """The workflow DAGs that have a run queued or running."""
+    # Airflow's ORM loads only where used: this module is imported with the plugin in every task process.
+    from airflow.models.dagrun import DagRun
+
+    query = select(DagRun.dag_id).where(
+        DagRun.dag_id.startswith(get_settings().workflow_dag_prefix, autoescape=True), DagRun.state.in_(("queued", "running"))
+    )
+    return list(session.scalars(query.distinct()))
+
+
 def ended_dag_runs(session: Session, dag_ids: list[str]) -> dict[str, str]:
     """Those of `dag_runs_of` that have ended."""
     return {dag_id: state for dag_id, state in dag_runs_of(session, dag_ids).items() if state in ("success", "failed")}

@@ -256,7 +256,7 @@ def delete_workflows(session: Session, identity: Identity, workflow_ids: list[in
         members += _delete_members(session, workflow_id, now)
         commit_store(session)
         runs.stop_runs(session, members)
-        _stop_dag_run(session, workflow_id)
+        stop_dag_run(session, workflow_id)
         remove_dag_file(workflow_id)
         done += 1
     return done
@@ -270,7 +270,7 @@ def _delete_members(session: Session, workflow_id: int, now: int) -> list[int]:
     ]
 
 
-def _stop_dag_run(session: Session, workflow_id: int) -> None:
+def stop_dag_run(session: Session, workflow_id: int) -> None:
     """Fail the workflow's run so its waiting nodes stop (the listener finds it already deleted)."""
     # Airflow's ORM loads only where used: this module is imported with the plugin in every task process.
     from airflow.api.common.mark_tasks import set_dag_run_state_to_failed
