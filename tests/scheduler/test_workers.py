@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -28,6 +29,10 @@ SCHEDULER = textwrap.dedent(
         if os.fork() == 0:
             setproctitle(workers.WORKER_TITLE + ": <idle>")
             here.joinpath("runner").write_text(f"{os.getpid()} {threading.active_count()}")
+            workers.install()  # a task runner starts a job of its own too (the listener's on_starting)
+            if os.fork() == 0:
+                here.joinpath("runner-child").write_text(str(threading.active_count()))
+                os._exit(0)
             time.sleep(600)
         title = ": <idle>" if sys.argv[2] == "idle" else ": running job 1"
         setproctitle(workers.WORKER_TITLE + title)
@@ -44,7 +49,7 @@ SCHEDULER = textwrap.dedent(
 def started(tmp_path: Path, state: str) -> tuple[subprocess.Popen, dict[str, tuple[int, int]]]:
     scheduler = subprocess.Popen([sys.executable, "-c", SCHEDULER, str(tmp_path), state])
     deadline = time.monotonic() + 30
-    while not all(tmp_path.joinpath(name).exists() for name in ("worker", "runner")):
+    while not all(tmp_path.joinpath(name).exists() for name in ("worker", "runner", "runner-child")):
         assert time.monotonic() < deadline, "the stand-in scheduler did not fork"
         time.sleep(0.05)
     time.sleep(0.1)
@@ -73,6 +78,7 @@ def test_an_idle_worker_leaves_once_its_scheduler_is_killed(tmp_path):
     (worker, worker_threads), (runner, runner_threads) = found["worker"], found["runner"]
     try:
         assert (worker_threads, runner_threads) == (2, 1)
+        assert tmp_path.joinpath("runner-child").read_text() == "1"
         time.sleep(0.5)
         assert alive(worker)
         scheduler.kill()
@@ -111,4 +117,10 @@ def test_only_executor_workers_waiting_for_work_count_as_idle():
 def test_outside_the_scheduler_nothing_is_watched(monkeypatch):
     monkeypatch.delitem(sys.modules, workers.SCHEDULER_MODULE, raising=False)
     workers.install()
-    assert os.getpid() not in workers._installed
+    reader, writer = os.pipe()
+    if os.fork() == 0:
+        os.write(writer, str(threading.active_count()).encode())
+        os._exit(0)
+    os.close(writer)
+    assert os.read(reader, 16) == b"1"
+    os.close(reader)

@@ -10,6 +10,7 @@ both orphaned and idle, one that is busy once it returns to waiting.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import threading
@@ -20,7 +21,6 @@ from prominence.scheduler.idle import SCHEDULER_MODULE
 WATCH_SECONDS = 1.0
 WORKER_TITLE = "airflow worker -- LocalExecutor"
 IDLE_TITLE = "<idle>"
-_installed: list[int] = []
 
 
 def idle_worker(title: str) -> bool:
@@ -43,12 +43,16 @@ def leave_when_orphaned(parent: int) -> None:
 
 
 def install() -> None:
-    """In the scheduler's process, watch each process it forks (the executor's workers); the
-    processes those fork in turn (task runners) are not watched."""
+    """In the scheduler's process, watch each process it forks (the executor's workers)."""
+    if SCHEDULER_MODULE in sys.modules:
+        _watch_children()
+
+
+@functools.cache
+def _watch_children() -> None:
+    """Once per process tree: the task runners the workers fork load the scheduler's module too
+    and start their own jobs, but they inherit this as done, so their children are not watched."""
     scheduler = os.getpid()
-    if SCHEDULER_MODULE not in sys.modules or scheduler in _installed:
-        return
-    _installed.append(scheduler)
 
     def after_in_child() -> None:
         if os.getppid() == scheduler:
