@@ -5,6 +5,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from types import SimpleNamespace
 
+from prominence.contract.states import TERMINAL
 from prominence.engine import reconciler
 
 NOW = 10_000.0
@@ -60,7 +61,11 @@ def test_a_run_left_active_by_an_ended_workflow_without_its_dag_file_is_failed(m
     monkeypatch.setattr(
         reconciler.runs, "active_workflow_dag_ids", lambda session: [reconciler.dag_id_for(i) for i in (*rows, 6)]
     )
-    monkeypatch.setattr(reconciler.workflow_store, "get_workflow", lambda session, workflow_id: rows.get(workflow_id))
+    monkeypatch.setattr(
+        reconciler.workflow_store,
+        "ended_among",
+        lambda session, ids: [rows[i] for i in ids if i in rows and rows[i].status in TERMINAL],
+    )
     monkeypatch.setattr(reconciler, "dag_file", lambda workflow_id: tmp_path / f"workflow_{workflow_id}.py")
     monkeypatch.setattr(reconciler, "stop_dag_run", lambda session, workflow_id: stopped.append(workflow_id))
     reconciler._stop_runs_of_ended_workflows(NOW)

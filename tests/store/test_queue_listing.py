@@ -45,3 +45,9 @@ def test_active_then_most_recent_completed(session, find):
     assert [r.id for r in find(session, active=False, completed_limit=2)] == [3, 4]
     assert [r.id for r in find(session, active=True, completed_limit=-1)] == [1, 3, 4, 2]
     assert find(session, active=True, completed_limit=-1, name="n2")[0].id == 2
+
+
+def test_the_ended_workflows_among_some_are_found_in_one_query(session):
+    session.execute(workflows.workflows.update().where(workflows.workflows.c.id.in_([2, 3])).values(status="deleted"))
+    assert sorted((r.id, r.status, r.end_time) for r in workflows.ended_among(session, [1, 2, 4, 9])) == [(2, "deleted", 10)]
+    assert workflows.ended_among(session, []) == []

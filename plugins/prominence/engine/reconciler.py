@@ -4,8 +4,8 @@ queue-time limits, admission of waiting jobs (engine/dispatch.py, in a thread of
 workflows accepted without their DAG file (likewise), runs that ended without their outcome
 stored (jobs and workflows: the listener's write-back was lost), jobs to be run again after a
 failed attempt (job retries, engine/retries.py), runs of deleted jobs that were never stopped,
-runs of workflows that ended yet still run, and the email notifications of jobs and workflows that ended (engine/notify.py says why they are
-sent here).
+runs of ended workflows that can never end by themselves, and the email notifications of jobs
+and workflows that ended (engine/notify.py says why they are sent here).
 
 A process of its own, so it runs from the stack's start on, whether or not a request ever
 arrives, and keeps running while the api-server restarts. Every job is handled in its own
@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 from sqlalchemy.orm import configure_mappers
 
-from prominence.contract.states import TERMINAL, JobStatus
+from prominence.contract.states import JobStatus
 from prominence.contract.workflows import dag_file, dag_id_for, workflow_id_of
 from prominence.engine import dispatch, live, notify, runs
 from prominence.engine.retention import sweep_sandboxes
@@ -147,13 +147,13 @@ def _stop_runs_of_ended_workflows(now: float) -> None:
     leaves one when it finds no run to stop while the scheduler is about to create it from the
     DAG file the delete then removes."""
     with session_scope() as session:
-        ended = []
-        for dag_id in runs.active_workflow_dag_ids(session):
-            row = workflow_store.get_workflow(session, workflow_id_of(dag_id) or 0)
-            if row is None or row.status not in TERMINAL or dag_file(row.id).exists():
-                continue
-            if now - (row.end_time or 0) > ENDED_WORKFLOW_RUN_GRACE_SECONDS:
-                ended.append((row.id, row.status))
+        running = [workflow_id_of(dag_id) for dag_id in runs.active_workflow_dag_ids(session)]
+        rows = workflow_store.ended_among(session, [workflow_id for workflow_id in running if workflow_id is not None])
+    ended = [
+        (row.id, row.status)
+        for row in rows
+        if now - (row.end_time or 0) > ENDED_WORKFLOW_RUN_GRACE_SECONDS and not dag_file(row.id).exists()
+    ]
     for workflow_id, status in ended:
         try:
             with session_scope() as session:

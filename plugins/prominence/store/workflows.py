@@ -21,6 +21,12 @@ def get_workflow(session: Session, workflow_id: int) -> Row | None:
     return session.execute(select(workflows).where(workflows.c.id == workflow_id)).first()
 
 
+def ended_among(session: Session, workflow_ids: Sequence[int]) -> list[Row]:
+    """Those of `workflow_ids` that have ended."""
+    query = select(workflows.c.id, workflows.c.status, workflows.c.end_time)
+    return session.execute(query.where(workflows.c.id.in_(list(workflow_ids)), workflows.c.status.in_(TERMINAL))).all()
+
+
 # Our class of PostgreSQL advisory locks (two-key form, a key space apart from Airflow's one-key locks).
 ADVANCE_LOCK_CLASS = 7_041_001
 
