@@ -16,12 +16,12 @@ import argparse
 import json
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench import throughput  # noqa: E402
 from bench.idle import TICKS, cpu_ticks  # noqa: E402
 from bench.measure import client, median  # noqa: E402
 from bench.stack import fresh_stack  # noqa: E402
@@ -65,15 +65,6 @@ def measured(stack, work, jobs: int) -> dict:
     }
 
 
-def burst(stack, token: str, jobs: int) -> None:
-    body = {"resources": {"cpus": 1, "memory": 1}, "tasks": [{"image": stack.sample_image, "cmd": "true"}]}
-    with ThreadPoolExecutor(8) as pool:
-        list(pool.map(lambda _: client(stack.url, token).post("/jobs", json=body).raise_for_status(), range(jobs)))
-    api = client(stack.url, token)
-    while api.get("/jobs", params={"num": 1}).json():
-        time.sleep(1)
-
-
 def swept(stack, token: str, members: int) -> None:
     api = client(stack.url, token)
     workflow_id = api.post("/workflows", json=sweep(stack.sample_image, members)).json()["id"]
@@ -83,7 +74,7 @@ def swept(stack, token: str, members: int) -> None:
 
 def run(stack, jobs: int = JOBS, rounds: int = ROUNDS) -> dict:
     token = stack.token(USER)
-    kinds = {"burst": lambda: burst(stack, token, jobs), "sweep": lambda: swept(stack, token, jobs)}
+    kinds = {"burst": lambda: throughput.run(stack, jobs), "sweep": lambda: swept(stack, token, jobs)}
     runs = []
     for round_ in range(rounds):
         for kind in ("burst", "sweep") if round_ % 2 == 0 else ("sweep", "burst"):

@@ -10,23 +10,23 @@ from bench.measure import client
 JOBS = 500
 
 
-def run(stack) -> dict:
+def run(stack, count: int = JOBS) -> dict:
     token = stack.token("throughput")
     body = {"resources": {"cpus": 1, "memory": 1}, "tasks": [{"image": stack.sample_image, "cmd": "true"}]}
     started = time.perf_counter()
     with ThreadPoolExecutor(8) as pool:
-        ids = list(pool.map(lambda _: client(stack.url, token).post("/jobs", json=body).json()["id"], range(JOBS)))
+        ids = list(pool.map(lambda _: client(stack.url, token).post("/jobs", json=body).json()["id"], range(count)))
     submitted = time.perf_counter() - started
     api = client(stack.url, token)
     while api.get("/jobs", params={"num": 1}).json():
         time.sleep(1)
     elapsed = time.perf_counter() - started
     jobs = api.get("/jobs", params={"id": ",".join(map(str, ids))}).json()
-    not_completed = JOBS - sum(1 for job in jobs if job["status"] == "completed")
+    not_completed = count - sum(1 for job in jobs if job["status"] == "completed")
     return {
-        "jobs": JOBS,
+        "jobs": count,
         "submit_s": submitted,
         "elapsed_s": elapsed,
-        "jobs_per_minute": JOBS / elapsed * 60,
+        "jobs_per_minute": count / elapsed * 60,
         "not_completed": not_completed,
     }
