@@ -24,7 +24,9 @@ from bench.measure import client, median, wait_terminal  # noqa: E402
 from bench.memory import descendants, pss_kib  # noqa: E402
 from bench.stack import fresh_stack  # noqa: E402
 
-SETTLE_SECONDS = 20
+# Past the executor's idle trim (PROMINENCE_IDLE_WORKER_SECONDS, 30 s): the workers it reaps
+# bring the CPU of their whole life (the warm-up jobs' task processes) into the scheduler's count.
+SETTLE_SECONDS = 40
 IDLE_SECONDS = 60
 JOBS = 10
 TICKS = os.sysconf("SC_CLK_TCK")

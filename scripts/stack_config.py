@@ -192,7 +192,8 @@ def stack_env(stack: Stack) -> dict[str, str]:
         # airflow_local_settings.py); `prominence` is the installed package (`pip install -e .`).
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        # Airflow's LocalExecutor, which lets its idle workers go after a while (scheduler/executor.py).
+        "AIRFLOW__CORE__EXECUTOR": "prominence.scheduler.executor.LocalExecutor",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__CORE__AUTH_MANAGER": "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager",
         "AIRFLOW__CORE__FERNET_KEY": values["AIRFLOW__CORE__FERNET_KEY"],

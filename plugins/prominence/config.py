@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     quota_cpus_running: int = 0
     quota_data_bytes: int = 0
     pool: str = "prominence"
+    # Seconds the LocalExecutor has nothing to run before it lets all but one worker go.
+    idle_worker_seconds: float = 30.0
     # Reported as execution.site.
     site: str = Field(default_factory=socket.gethostname)
     use_pending_state: bool = False
