@@ -54,7 +54,7 @@ class Settings(BaseSettings):
     quota_cpus_running: int = 0
     quota_data_bytes: int = 0
     pool: str = "prominence"
-    # Seconds the LocalExecutor has nothing to run before it lets all but one worker go.
+    # Seconds the LocalExecutor has nothing to run before its workers go, one fresh fork staying.
     idle_worker_seconds: float = 30.0
     # Reported as execution.site.
     site: str = Field(default_factory=socket.gethostname)

@@ -1,6 +1,5 @@
 """An idle scheduler keeps one LocalExecutor worker (scheduler/executor.py), and jobs submitted
-after that run as before, the rest of the workers forked back for them. The session's stack lets
-its workers go after IDLE_WORKER_SECONDS (conftest.py), so every pause of the suite trims them."""
+after that run as before, the rest of the workers forked back for them."""
 
 from __future__ import annotations
 
@@ -9,6 +8,7 @@ import time
 
 import pytest
 
+from prominence.contract.states import TERMINAL
 from tests.integration.api import job
 from tests.integration.faults.test_fault_kills import executor_workers
 
@@ -32,7 +32,7 @@ def test_an_idle_scheduler_keeps_one_worker_and_still_runs_jobs(stack, alice, sa
     job_ids = [alice.submit(job(sample_image, "sleep 2")) for _ in range(4)]
     scheduler = int(stack.home.joinpath("run", "scheduler.pid").read_text())
     most = 0
-    while not all(alice.describe(i)["status"] in ("completed", "failed", "deleted", "killed") for i in job_ids):
+    while not all(alice.describe(i)["status"] in TERMINAL for i in job_ids):
         most = max(most, len(executor_workers(scheduler)))
         time.sleep(0.2)
     assert [alice.wait(i)["status"] for i in job_ids] == ["completed"] * 4
